@@ -1,0 +1,1 @@
+"""Learned compression models, composed from small blocks."""

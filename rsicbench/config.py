@@ -1,0 +1,98 @@
+"""params.yaml, the per-area config files and the profiles.
+
+params.yaml holds the switch `profile: ci|default|paper` plus `seed` and `threads`.
+Each area (data, metrics, eval, train, downstream, report, ...) has its own file
+`configs/<area>.yaml` with a `common:` block and one block per profile. `settings(area)`
+returns `common` deep-merged with the active profile's block, so a stage reads one dict
+and never needs to know which profile is active.
+
+Select a profile with `dvc exp run -S profile=paper` (DVC), or `--profile` /
+$RSICBENCH_PROFILE on any command (the environment variable wins over params.yaml).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rsicbench.paths import project_root
+
+PROFILES = ("ci", "default", "paper")
+ENV_PROFILE = "RSICBENCH_PROFILE"
+
+
+def load_params(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    path = Path(path) if path else project_root() / "params.yaml"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: params file not found") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at top level")
+    return data
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def active_profile(profile: str | None = None, params: dict[str, Any] | None = None) -> str:
+    params = load_params() if params is None else params
+    name = profile or os.environ.get(ENV_PROFILE) or params.get("profile", "default")
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    return name
+
+
+def settings(area: str, profile: str | None = None, root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The effective settings of one area: configs/<area>.yaml `common` + the profile's block.
+
+    Always contains `profile`, `seed` and `threads` from params.yaml as well.
+    """
+    root = Path(root) if root else project_root()
+    params = load_params(root / "params.yaml")
+    name = active_profile(profile, params)
+    path = root / "configs" / f"{area}.yaml"
+    cfg = load_params(path)
+    unknown = set(cfg) - {"common", *PROFILES}
+    if unknown:
+        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}; expected common, {', '.join(PROFILES)}")
+    out = deep_merge(cfg.get("common") or {}, cfg.get(name) or {})
+    out.setdefault("profile", name)
+    out.setdefault("seed", int(params.get("seed", 0)))
+    out.setdefault("threads", int(params.get("threads", 2)))
+    return out
+
+
+def seed_everything(seed: int, threads: int | None = None) -> None:
+    """Fix every RNG and the thread count so reruns give identical numbers."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(int(threads))
+
+
+def pick_device(requested: str | None = None) -> str:
+    """'cuda' when present unless a device is requested explicitly."""
+    import torch
+
+    if requested and requested != "auto":
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny generated images, and the local mirror when it is present."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from rsicbench.paths import shared_dir
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def shared():
+    """The ../shared mirror; tests that need it are skipped, with the reason, when absent."""
+    d = shared_dir()
+    if d is None:
+        pytest.skip("../shared (the local data mirror) is absent; set RSICBENCH_SHARED to use one")
+    return d
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def smooth_image(rng):
+    """A 64x64 RGB image with structure (gradients + texture), so codecs behave realistically."""
+    y, x = np.mgrid[0:64, 0:64].astype(np.float64)
+    base = np.stack([x * 3, y * 3, (x + y) * 1.5], axis=2)
+    img = base + rng.normal(0, 12, size=base.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
