@@ -18,7 +18,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "complexity": ("rsicbench.reproduce.cli_complexity", "params, FLOPs, timing, memory"),
     "classify": ("rsicbench.downstream.cli", "scene classifier: train, evaluate on reconstructions"),
     "report": ("rsicbench.reports.cli", "build the self-contained HTML report"),
-    "bench": ("rsicbench.bench", "run the speed benchmarks"),
 }
 
 
