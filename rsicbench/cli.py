@@ -11,7 +11,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("rsicbench.metrics.cli", "compare two image folders: per-image CSV + summary JSON"),
     "codecs": ("rsicbench.reproduce.cli_codecs", "list codecs and their versions"),
     "sweep": ("rsicbench.reproduce.cli_sweep", "evaluate a codec over rate points on a split"),
-    "bd": ("rsicbench.metrics.cli_bd", "BD-rate / BD-PSNR tables against an anchor"),
+    "bd": ("rsicbench.reproduce.cli_bd", "BD-rate / BD-PSNR tables against an anchor"),
     "gate": ("rsicbench.reproduce.gate", "CI drift gate: compare metrics JSON with a baseline"),
     "train": ("rsicbench.reproduce.cli_train", "train a learned codec"),
     "evaluate": ("rsicbench.reproduce.cli_evaluate", "evaluate a learned codec checkpoint"),
