@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("rsicbench.reproduce.cli_train", "train a learned codec"),
     "evaluate": ("rsicbench.reproduce.cli_evaluate", "evaluate a learned codec checkpoint"),
     "complexity": ("rsicbench.reproduce.cli_complexity", "params, FLOPs, timing, memory"),
+    "fidelity": ("rsicbench.reproduce.cli_fidelity", "params/FLOPs of paper models vs the papers' tables"),
+    "roi": ("rsicbench.reproduce.cli_roi", "ROI masks, cloud-detector validation, AGDL train/RD"),
     "classify": ("rsicbench.downstream.cli", "scene classifier: train, evaluate on reconstructions"),
     "report": ("rsicbench.reports.cli", "build the self-contained HTML report"),
 }

@@ -49,7 +49,9 @@ def to_rgb8(arr: np.ndarray, source: str = "<array>") -> np.ndarray:
         raise ImageError(f"{source}: expected 1-4 channels, got {c}")
     if a.shape[0] == 0 or a.shape[1] == 0:
         raise ImageError(f"{source}: empty image {a.shape}")
-    return np.ascontiguousarray(a)
+    a = np.ascontiguousarray(a)
+    # np.asarray(PIL image) is read-only; callers expect an array they own
+    return a if a.flags.writeable else a.copy()
 
 
 def pil_to_rgb8(img: Image.Image, source: str = "<image>") -> np.ndarray:
@@ -77,6 +79,9 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: file not found")
     try:
         with Image.open(path) as img:
+            if img.format == "TIFF" and _tiff_is_wide(img):
+                # Pillow narrows 16-bit RGB TIFFs by bit shift (v >> 8), not by the rule above
+                return _read_tiff(path, None)
             img.load()  # forces a full decode so truncation shows up here
             return pil_to_rgb8(img, str(path))
     except ImageError:
@@ -87,13 +92,20 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: cannot decode image ({e})") from None
 
 
-def _read_tiff(path: Path, first_error: Exception) -> np.ndarray:
+def _tiff_is_wide(img: Image.Image) -> bool:
+    bits = img.tag_v2.get(258, (8,))  # BitsPerSample
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return img.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F") and max(bits) > 8
+
+
+def _read_tiff(path: Path, first_error: Exception | None) -> np.ndarray:
     import tifffile
 
     try:
         arr = tifffile.imread(path)
     except Exception as e:  # tifffile raises many types for bad files
-        raise ImageError(f"{path}: cannot decode image ({first_error}; tifffile: {e})") from None
+        first = f"{first_error}; " if first_error else ""
+        raise ImageError(f"{path}: cannot decode image ({first}tifffile: {e})") from None
     return to_rgb8(arr, str(path))
 
 

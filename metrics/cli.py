@@ -1,0 +1,188 @@
+"""`rsicbench metrics <ref_dir> <rec_dir>`: per-image CSV + summary JSON for two folders.
+
+Files are paired by relative path without extension (ref `a/b.tif` <-> rec `a/b.png`); an
+image present on one side only is an error (exit 2) because a silently smaller test set
+changes the mean. ROI masks (--roi-dir) and bitstreams (--bitstream-dir, for bytes and bpp)
+are paired the same way; an image without a mask gets an empty roi_psnr. A mask file is a
+binary image (0/1 or 0/255, first channel), nonzero = region of interest.
+An image that cannot be read or measured gets a row with `error` set and the run goes on;
+the exit status is then 1. Outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from rsicbench.metrics.aggregate import PSNR_CAP_DB, summarize
+from rsicbench.metrics.psnr import bpp as bpp_of
+from rsicbench.metrics.suite import METRIC_KEYS, MetricSuite
+from rsicbench.metrics.validate import MetricInputError
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm"}
+CSV_COLUMNS = ("image", "width", "height", "bytes", "bpp", *METRIC_KEYS, "error")
+
+
+def index_folder(root: Path, exts: set[str] | None = IMAGE_EXTS) -> dict[str, Path]:
+    """{relative path without extension (posix): file}, refusing two files with one key."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: not a folder")
+    out: dict[str, Path] = {}
+    for p in sorted(root.rglob("*")):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        if exts is not None and p.suffix.lower() not in exts:
+            continue
+        key = p.relative_to(root).with_suffix("").as_posix()
+        if key in out:
+            raise ValueError(f"{root}: two files pair as {key!r}: {out[key].name} and {p.name}")
+        out[key] = p
+    return out
+
+
+def read_mask(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            a = np.asarray(im)
+    except Exception as e:  # noqa: BLE001 - any decoder failure: name the file
+        raise MetricInputError(f"{path}: cannot read mask ({type(e).__name__}: {e})") from None
+    if a.ndim == 3:
+        a = a[:, :, 0]
+    if a.dtype == bool:
+        return a
+    vals = set(np.unique(a).tolist())
+    if not (vals <= {0, 1} or vals <= {0, 255}):
+        raise MetricInputError(f"{path}: mask must be binary (0/1 or 0/255), found values {sorted(vals)[:8]}")
+    return a > 0
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        return repr(v)  # full precision; inf -> 'inf'
+    return str(v)
+
+
+def _json_clean(obj):
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_clean(v) for k, v in obj.items()}
+    return obj
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rsicbench metrics", description=__doc__.splitlines()[0])
+    p.add_argument("ref_dir", type=Path, help="originals")
+    p.add_argument("rec_dir", type=Path, help="reconstructions (8-bit images)")
+    p.add_argument("--out-csv", type=Path, required=True, help="per-image CSV")
+    p.add_argument("--out-json", type=Path, required=True, help="summary JSON")
+    p.add_argument("--roi-dir", type=Path, help="binary ROI masks (nonzero = ROI)")
+    p.add_argument("--bitstream-dir", type=Path, help="bitstreams: their sizes give bytes and bpp")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (reported empty)")
+    p.add_argument("--lpips-weights", type=Path, help="AlexNet features file for LPIPS")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tqdm import tqdm
+
+    from rsicbench.config import settings
+    from rsicbench.fsutil import atomic_path, write_json
+    from rsicbench.imageio import read_rgb
+
+    args = build_parser().parse_args(argv)
+    cfg = settings("metrics")
+    try:
+        refs = index_folder(args.ref_dir)
+        recs = index_folder(args.rec_dir)
+        rois = index_folder(args.roi_dir) if args.roi_dir else {}
+        bits = index_folder(args.bitstream_dir, exts=None) if args.bitstream_dir else {}
+    except (FileNotFoundError, ValueError) as e:
+        print(f"rsicbench metrics: {e}", file=sys.stderr)
+        return 2
+    only_ref, only_rec = sorted(set(refs) - set(recs)), sorted(set(recs) - set(refs))
+    if only_ref or only_rec or not refs:
+        if not refs:
+            print(f"rsicbench metrics: {args.ref_dir}: no images", file=sys.stderr)
+        if only_ref:
+            print(f"rsicbench metrics: {len(only_ref)} originals without reconstruction, e.g. {only_ref[:3]}", file=sys.stderr)
+        if only_rec:
+            print(f"rsicbench metrics: {len(only_rec)} reconstructions without original, e.g. {only_rec[:3]}", file=sys.stderr)
+        return 2
+
+    suite = MetricSuite(device=args.device, lpips=not args.no_lpips, lpips_weights=args.lpips_weights,
+                        batch_size=args.batch_size or int(cfg.get("batch_size", 16)))
+    keys = sorted(refs)
+    rows: list[dict] = []
+    step = suite.batch_size
+    bar = tqdm(total=len(keys), desc="metrics", unit="img", disable=not sys.stderr.isatty())
+    for s in range(0, len(keys), step):
+        chunk = keys[s : s + step]
+        good, a_list, b_list, m_list = [], [], [], []
+        for k in chunk:
+            row: dict = {"image": k, "width": "", "height": "", "bytes": "", "bpp": "", "error": ""}
+            try:
+                a, b = read_rgb(refs[k]), read_rgb(recs[k])
+                if a.shape != b.shape:
+                    raise MetricInputError(f"{recs[k]}: size {b.shape[1]}x{b.shape[0]} differs from original {refs[k]} ({a.shape[1]}x{a.shape[0]})")
+                m = read_mask(rois[k]) if k in rois else None
+                row["height"], row["width"] = a.shape[0], a.shape[1]
+                if k in bits:
+                    row["bytes"] = bits[k].stat().st_size
+                    row["bpp"] = bpp_of(row["bytes"], a.shape[0], a.shape[1])
+                good.append(row)
+                a_list.append(a), b_list.append(b), m_list.append(m)
+            except (ValueError, OSError) as e:  # ImageError and MetricInputError are ValueErrors
+                row["error"] = str(e)
+            rows.append(row)
+        if good:
+            try:
+                vals = suite.compute_batch(a_list, b_list, m_list)
+            except MetricInputError as e:
+                for r in good:
+                    r["error"] = str(e)
+                vals = [{} for _ in good]
+            for r, v in zip(good, vals):
+                r.update(v)
+        bar.update(len(chunk))
+    bar.close()
+
+    with atomic_path(args.out_csv) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(CSV_COLUMNS)
+            for r in rows:
+                w.writerow([_fmt(r.get(c, "")) for c in CSV_COLUMNS])
+
+    ok_rows = [r for r in rows if not r["error"]]
+    sum_keys = list(METRIC_KEYS) + (["bpp"] if bits else [])
+    summary = summarize(ok_rows, sum_keys)
+    summary.update({
+        "n_errors": len(rows) - len(ok_rows),
+        "ref_dir": str(args.ref_dir),
+        "rec_dir": str(args.rec_dir),
+        "roi_dir": str(args.roi_dir) if args.roi_dir else None,
+        "aggregation": f"mean of per-image values; +inf (identical images) capped at {PSNR_CAP_DB:g} dB; nan skipped",
+        "lpips_weights": suite.lpips_weights_source,
+        "conventions": "docs/metrics.md",
+    })
+    write_json(args.out_json, _json_clean(summary))
+    print(f"{len(ok_rows)}/{len(rows)} pairs measured; psnr {summary['psnr']:.4f} dB -> {args.out_csv}, {args.out_json}")
+    return 1 if len(ok_rows) != len(rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""LPIPS v0.1 with the AlexNet trunk (Zhang et al. 2018), never with random weights.
+
+The model is the `lpips` package's own `LPIPS(net='alex', version='0.1')`, built with a
+random trunk (`pnet_rand=True`, so nothing is downloaded) and then filled:
+* the linear layers from the package's bundled `weights/v0.1/alex.pth`;
+* the AlexNet conv weights (`features.{0,3,6,8,10}.{weight,bias}`) from, in order:
+  1. an explicit path (argument), 2. $RSICBENCH_LPIPS_ALEXNET, 3. `lpips.alexnet_features`
+  in configs/metrics.yaml, 4. `<shared>/weights/lpips_alexnet_features.pth`,
+  5. torchvision's ImageNet AlexNet download (online users only).
+  A local file must have the known sha256 (torchvision's own hash check covers 5.).
+If none is available we refuse to run: LPIPS with a random trunk is a meaningless number.
+Every trunk and linear tensor is checked to have been loaded (strict key match).
+
+Inputs are 8-bit RGB mapped to [-1, 1] as x / 127.5 - 1 (lpips' `normalize` convention).
+The trunk needs a shorter side of at least 31 px; smaller images give nan.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from pathlib import Path
+
+import torch
+
+from rsicbench.fsutil import sha256_file
+
+ENV_WEIGHTS = "RSICBENCH_LPIPS_ALEXNET"
+FEATURES_FILE = "lpips_alexnet_features.pth"
+FEATURES_SHA256 = "efe272311be54dcd133e061930526afaf1ab0917539f85e1c28170446b3558b3"
+CONV_INDICES = (0, 3, 6, 8, 10)
+# torchvision alexnet.features index -> lpips slice holding it
+_SLICE_OF = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
+MIN_SIZE = 31
+
+
+class LPIPSWeightsError(RuntimeError):
+    """The AlexNet weights LPIPS needs are missing or wrong."""
+
+
+def _config_path() -> str | None:
+    try:
+        from rsicbench.config import settings
+
+        return (settings("metrics").get("lpips") or {}).get("alexnet_features")
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def _candidate_files(explicit: str | os.PathLike | None) -> list[tuple[str, Path]]:
+    from rsicbench.paths import project_root, shared_path
+
+    out: list[tuple[str, Path]] = []
+    if explicit:
+        out.append(("argument", Path(explicit)))
+    if os.environ.get(ENV_WEIGHTS):
+        out.append((f"${ENV_WEIGHTS}", Path(os.environ[ENV_WEIGHTS])))
+    cfg = _config_path()
+    if cfg:
+        p = Path(cfg)
+        out.append(("configs/metrics.yaml", p if p.is_absolute() else project_root() / p))
+    sp = shared_path("weights", FEATURES_FILE)
+    if sp is not None:
+        out.append(("shared mirror", sp))
+    return out
+
+
+def load_features_state(explicit: str | os.PathLike | None = None) -> tuple[dict[str, torch.Tensor], str]:
+    """AlexNet conv weights as {features.i.weight/bias} and a description of their source."""
+    for origin, path in _candidate_files(explicit):
+        if not path.is_file():
+            if origin in ("argument", f"${ENV_WEIGHTS}"):
+                raise LPIPSWeightsError(f"{path}: LPIPS AlexNet weights file not found (given by {origin})")
+            continue
+        digest = sha256_file(path)
+        if digest != FEATURES_SHA256:
+            raise LPIPSWeightsError(
+                f"{path}: sha256 {digest} does not match the expected LPIPS AlexNet features "
+                f"{FEATURES_SHA256} (given by {origin})"
+            )
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return state, f"{path} (sha256 {digest[:12]}...)"
+    try:  # online users: torchvision's checked download
+        from torchvision.models import AlexNet_Weights, alexnet
+
+        net = alexnet(weights=AlexNet_Weights.IMAGENET1K_V1)
+        state = {k: v for k, v in net.state_dict().items() if k.startswith("features.")}
+        return state, "torchvision AlexNet_Weights.IMAGENET1K_V1"
+    except Exception as e:  # noqa: BLE001 - any download failure means: no weights
+        raise LPIPSWeightsError(
+            "LPIPS needs the ImageNet AlexNet conv weights and none were found; refusing to run with a "
+            f"random backbone. Put {FEATURES_FILE} (sha256 {FEATURES_SHA256}) in <shared>/weights/ "
+            f"(../shared or $RSICBENCH_SHARED), or point ${ENV_WEIGHTS} or `lpips.alexnet_features` in "
+            f"configs/metrics.yaml at it, or go online so torchvision can download AlexNet "
+            f"(download failed: {type(e).__name__}: {e})"
+        ) from None
+
+
+def build_lpips(weights_path: str | os.PathLike | None = None, device: str = "cpu"):
+    """The lpips package's LPIPS(alex, v0.1) with every weight loaded and checked; eval mode."""
+    import lpips
+
+    feat_state, source = load_features_state(weights_path)  # first: fail before building anything
+    with warnings.catch_warnings():  # torchvision's deprecation notes about `pretrained=`
+        warnings.simplefilter("ignore", UserWarning)
+        model = lpips.LPIPS(net="alex", version="0.1", pretrained=False, pnet_rand=True, verbose=False)
+    # Linear layers: the package's calibrated v0.1 weights.
+    lin_path = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
+    lin_state = torch.load(lin_path, map_location="cpu", weights_only=True)
+
+    new_state = {}
+    for idx in CONV_INDICES:
+        for kind in ("weight", "bias"):
+            key = f"features.{idx}.{kind}"
+            if key not in feat_state:
+                raise LPIPSWeightsError(f"{source}: missing tensor {key}")
+            new_state[f"net.slice{_SLICE_OF[idx]}.{idx}.{kind}"] = feat_state[key]
+    new_state.update(lin_state)
+    own = model.state_dict()
+    # lins.k.* are the same tensors as link.* (a ModuleList over them), loaded through those.
+    expected = {k for k in own if k.startswith("net.") or re.match(r"lin\d\.", k)}
+    missing = expected - set(new_state)
+    if missing:
+        raise LPIPSWeightsError(f"LPIPS weights incomplete, missing {sorted(missing)}")
+    for k, v in new_state.items():
+        if k not in own or own[k].shape != v.shape:
+            raise LPIPSWeightsError(f"LPIPS weight {k}: unexpected key or shape {tuple(v.shape)}")
+    model.load_state_dict(new_state, strict=False)
+    model.weights_source = source
+    return model.eval().to(device)
+
+
+@torch.inference_mode()
+def lpips_distance(model, ref: torch.Tensor, rec: torch.Tensor) -> torch.Tensor:
+    """LPIPS per image, shape (N,), for float RGB tensors (N, 3, H, W) on [0, 255].
+
+    Same computation as `model(ref, rec)`, but both images go through the trunk in one
+    batch (one convolution call per layer instead of two).
+    """
+    import lpips
+
+    n, _, h, w = ref.shape
+    if min(h, w) < MIN_SIZE:
+        return torch.full((n,), math.nan, dtype=ref.dtype, device=ref.device)
+    both = torch.cat([ref, rec], dim=0) / 127.5 - 1.0
+    feats = model.net.forward(model.scaling_layer(both))
+    total = torch.zeros(n, dtype=ref.dtype, device=ref.device)
+    for kk in range(model.L):
+        f = lpips.normalize_tensor(feats[kk])
+        diff = (f[:n] - f[n:]) ** 2
+        total = total + model.lins[kk](diff).mean(dim=(1, 2, 3))
+    return total

@@ -1,0 +1,420 @@
+"""Readers for the pipeline's output files (docs/architecture.md), for the report only.
+
+Every reader returns None / an empty collection when its input is absent, so a section can
+say "not produced by this run" instead of inventing numbers, and raises ValueError naming the
+file when an input is present but malformed. Formats owned by other parts that the contract
+leaves loose (BD tables, complexity, downstream) are read tolerantly: the accepted shapes are
+listed in each reader's docstring.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+PER_IMAGE_COLUMNS = (
+    "image", "width", "height", "bytes", "bpp", "psnr", "psnr_band", "msssim",
+    "msssim_db", "lpips", "vifp", "roi_psnr", "enc_s", "dec_s", "error",
+)
+NUMERIC_COLUMNS = tuple(c for c in PER_IMAGE_COLUMNS if c not in ("image", "error"))
+
+
+def _num(text: str, path: Path, row: int, col: str) -> float:
+    text = (text or "").strip()
+    if text == "":
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{path}: row {row}, column {col!r}: not a number: {text!r}") from None
+
+
+def read_json_file(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+
+
+# ---------------------------------------------------------------- RD results
+
+@dataclass
+class RatePoint:
+    """One rate point of one codec on one dataset: the per-image rows and their summary."""
+
+    codec: str
+    qtag: str
+    folder: Path
+    images: list[str]
+    values: dict[str, np.ndarray]  # column -> per-image values of the images that succeeded
+    n_failed: int
+    failed: list[str]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.images)
+
+    def mean(self, col: str) -> float:
+        v = self.values[col]
+        v = v[np.isfinite(v)]
+        return float(v.mean()) if v.size else math.nan
+
+    def quantiles(self, col: str, qs=(25, 75)) -> tuple[float, ...]:
+        v = self.values[col]
+        v = v[np.isfinite(v)]
+        if not v.size:
+            return tuple(math.nan for _ in qs)
+        return tuple(float(x) for x in np.percentile(v, qs))
+
+    def count(self, col: str) -> int:
+        return int(np.isfinite(self.values[col]).sum())
+
+
+def read_per_image(path: Path) -> tuple[list[str], dict[str, np.ndarray], list[str]]:
+    """(images, column -> values, failed images) from one per_image.csv; failed rows are kept apart."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            missing = [c for c in PER_IMAGE_COLUMNS if c not in header]
+            if missing:
+                raise ValueError(f"{path}: missing columns {missing} (expected {', '.join(PER_IMAGE_COLUMNS)})")
+            images: list[str] = []
+            failed: list[str] = []
+            cols: dict[str, list[float]] = {c: [] for c in NUMERIC_COLUMNS}
+            for i, row in enumerate(reader, start=2):
+                if (row.get("error") or "").strip():
+                    failed.append(row["image"])
+                    continue
+                images.append(row["image"])
+                for c in NUMERIC_COLUMNS:
+                    cols[c].append(_num(row[c], path, i, c))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: file not found") from None
+    arrays = {c: np.asarray(v, dtype=np.float64) for c, v in cols.items()}
+    if any(np.isposinf(a).any() for a in arrays.values()):
+        # +inf (lossless images) capped exactly as the metrics suite averages them; imported
+        # only here because rsicbench.metrics imports torch (seconds)
+        from rsicbench.metrics.aggregate import capped
+
+        arrays = {c: capped(a, c) for c, a in arrays.items()}
+    return images, arrays, failed
+
+
+def load_rd(results: Path, ds: str) -> dict[str, list[RatePoint]]:
+    """codec -> its rate points (sorted by mean bpp) under results/rd/<ds>/<codec>/<qtag>/."""
+    base = results / "rd" / ds
+    out: dict[str, list[RatePoint]] = {}
+    if not base.is_dir():
+        return out
+    for codec_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+        points = []
+        for qdir in sorted(p for p in codec_dir.iterdir() if p.is_dir()):
+            csv_path = qdir / "per_image.csv"
+            if not csv_path.is_file():
+                continue  # a rate point still running, or only a recon folder
+            images, values, failed = read_per_image(csv_path)
+            summary_path = qdir / "summary.json"
+            summary = read_json_file(summary_path) if summary_path.is_file() else {}
+            points.append(RatePoint(codec_dir.name, qdir.name, qdir, images, values, len(failed), failed,
+                                    summary if isinstance(summary, dict) else {}))
+        if points:
+            points.sort(key=lambda p: (math.inf if math.isnan(p.mean("bpp")) else p.mean("bpp"), p.qtag))
+            out[codec_dir.name] = points
+    return out
+
+
+def rd_datasets(results: Path) -> list[str]:
+    base = results / "rd"
+    return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+
+# ---------------------------------------------------------------- data
+
+@dataclass
+class DatasetInfo:
+    name: str
+    manifest: Path
+    rows: list[dict[str, str]]
+    splits: dict[str, list[str]]
+
+
+MANIFEST_COLUMNS = ("relpath", "class", "width", "height", "sha256_rgb")
+
+
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    """data/<ds>/manifest.tsv, with or without a header line (columns as in the contract)."""
+    rows = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if lines and lines[0].split("\t")[0].strip().lower() == "relpath":
+        header = [h.strip() for h in lines[0].split("\t")]
+        lines = lines[1:]
+    else:
+        header = list(MANIFEST_COLUMNS)
+    for i, line in enumerate(lines, start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) < 4:
+            raise ValueError(f"{path}: line {i}: expected {len(header)} tab-separated fields, got {len(parts)}")
+        rows.append(dict(zip(header, parts)))
+    return rows
+
+
+def load_datasets(data: Path) -> list[DatasetInfo]:
+    out = []
+    if not data.is_dir():
+        return out
+    for d in sorted(p for p in data.iterdir() if p.is_dir()):
+        man = d / "manifest.tsv"
+        if not man.is_file():
+            continue
+        splits = {}
+        sdir = d / "splits"
+        if sdir.is_dir():
+            for s in sorted(sdir.glob("*.txt")):
+                splits[s.stem] = [ln.strip() for ln in s.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        out.append(DatasetInfo(d.name, man, read_manifest(man), splits))
+    return out
+
+
+# ---------------------------------------------------------------- BD tables
+
+@dataclass
+class BDRow:
+    codec: str
+    anchor: str
+    values: dict[str, float]  # quantity (bd_rate_psnr, bd_psnr, ...) -> value
+    ci: dict[str, tuple[float, float]]  # quantity -> (low, high)
+    extra: dict[str, Any]
+
+
+def _ci(v: Any) -> tuple[float, float] | None:
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v):
+        return (math.nan if v[0] is None else float(v[0]), math.nan if v[1] is None else float(v[1]))
+    if isinstance(v, dict) and {"low", "high"} <= set(v):
+        return float(v["low"]), float(v["high"])
+    if isinstance(v, dict) and {"lo", "hi"} <= set(v):
+        return float(v["lo"]), float(v["hi"])
+    return None
+
+
+def _bd_row(codec: str, anchor: str, d: dict[str, Any]) -> BDRow:
+    values: dict[str, float] = {}
+    ci: dict[str, tuple[float, float]] = {}
+    extra: dict[str, Any] = {}
+    for k, v in d.items():
+        if not k.startswith("bd_"):
+            extra[k] = v
+            continue
+        if isinstance(v, dict) and "value" in v:  # {"value": x, "ci": [lo, hi]} or metrics.bd.bootstrap_bd's dict
+            values[k] = math.nan if v["value"] is None else float(v["value"])
+            c = _ci(v.get("ci")) or _ci([v.get("ci_low"), v.get("ci_high")])
+            if c and not all(math.isnan(x) for x in c):
+                ci[k] = c
+            if v.get("warnings") or v.get("valid") is False:
+                extra[f"{k}.warnings"] = "; ".join(map(str, v.get("warnings") or ["flagged invalid"]))
+        elif k.endswith("_ci"):
+            c = _ci(v)
+            if c:
+                ci[k[:-3]] = c
+        elif k.endswith(("_lo", "_low")):
+            base = k.rsplit("_", 1)[0]
+            hi = d.get(base + ("_hi" if k.endswith("_lo") else "_high"))
+            if isinstance(v, (int, float)) and isinstance(hi, (int, float)):
+                ci[base] = (float(v), float(hi))
+        elif k.endswith(("_hi", "_high")):
+            continue
+        elif isinstance(v, (int, float)) or v is None:
+            values[k] = math.nan if v is None else float(v)
+    return BDRow(codec, anchor, values, ci, extra)
+
+
+def load_bd(path: Path) -> list[BDRow] | None:
+    """results/bd/<ds>.json as rows. Accepted shapes (keys `bd_*` are BD quantities):
+
+    * a list of rows `{"codec": ..., "anchor": ..., "bd_rate_psnr": x, "bd_rate_psnr_ci": [lo, hi], ...}`
+    * `{"anchor": ..., "rows"|"results"|"table": [rows]}`
+    * `{"anchor": ..., "codecs": {codec: {bd_*: ...}}}` or a plain `{codec: {bd_*: ...}}`
+    A value may also be `{"value": x, "ci": [lo, hi]}`; CIs may be `<q>_lo`/`<q>_hi` too.
+    """
+    if not path.is_file():
+        return None
+    obj = read_json_file(path)
+    anchor = "jpeg2000"
+    rows_in: list[tuple[str, dict]] = []
+    if isinstance(obj, dict):
+        anchor = str(obj.get("anchor", anchor))
+        for key in ("rows", "results", "table"):
+            if isinstance(obj.get(key), list):
+                rows_in = [(str(r.get("codec", r.get("test", ""))), r) for r in obj[key]]
+                break
+        else:
+            mapping = obj.get("codecs") if isinstance(obj.get("codecs"), dict) else obj
+            rows_in = [(str(k), v) for k, v in mapping.items() if isinstance(v, dict)]
+    elif isinstance(obj, list):
+        rows_in = [(str(r.get("codec", r.get("test", ""))), r) for r in obj if isinstance(r, dict)]
+    else:
+        raise ValueError(f"{path}: expected a JSON object or list of rows, got {type(obj).__name__}")
+    rows = []
+    for codec, r in rows_in:
+        if not isinstance(r, dict):
+            raise ValueError(f"{path}: row for {codec!r} is not an object")
+        if not codec:
+            raise ValueError(f"{path}: a row has no 'codec' field")
+        rows.append(_bd_row(codec, str(r.get("anchor", anchor)), {k: v for k, v in r.items() if k not in ("codec", "test", "anchor")}))
+    if not any(r.values for r in rows) and rows:
+        raise ValueError(f"{path}: no bd_* quantities found in any row")
+    return sorted(rows, key=lambda r: (r.anchor, r.codec))
+
+
+# ---------------------------------------------------------------- complexity / downstream
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def load_complexity(results: Path) -> dict[str, dict[str, Any]]:
+    """model -> flattened scalars of results/complexity/<model>.json (nested keys joined by '.')."""
+    base = results / "complexity"
+    out = {}
+    if base.is_dir():
+        for p in sorted(base.glob("*.json")):
+            obj = read_json_file(p)
+            if not isinstance(obj, dict):
+                raise ValueError(f"{p}: expected a JSON object")
+            out[p.stem] = _flatten(obj)
+    return out
+
+
+@dataclass
+class DownstreamResult:
+    ds: str
+    name: str  # path below results/downstream/<ds>/, without .json
+    oa: float | None
+    confusion: np.ndarray | None
+    classes: list[str]
+    extra: dict[str, Any]
+
+
+def _find(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        if k in d:
+            return d[k]
+    return None
+
+
+def load_downstream(results: Path) -> dict[str, list[DownstreamResult]]:
+    """ds -> every JSON under results/downstream/<ds>/ that has an OA or a confusion matrix.
+
+    Keys read: `oa` | `overall_accuracy` | `accuracy`; `confusion` | `confusion_matrix` (square
+    list of lists, rows = true class); `classes` | `class_names`. A file may also hold a list
+    of such objects under `rows`/`results` (an OA table), each with a `name`/`codec`.
+    """
+    base = results / "downstream"
+    out: dict[str, list[DownstreamResult]] = {}
+    if not base.is_dir():
+        return out
+    for dsdir in sorted(p for p in base.iterdir() if p.is_dir()):
+        items = []
+        for p in sorted(dsdir.rglob("*.json")):
+            obj = read_json_file(p)
+            name = str(p.relative_to(dsdir).with_suffix(""))
+            entries: list[tuple[str, dict]] = []
+            if isinstance(obj, dict) and isinstance(_find(obj, ("rows", "results")), list):
+                for r in _find(obj, ("rows", "results")):
+                    if isinstance(r, dict):
+                        label = "/".join(str(r[k]) for k in ("name", "codec", "qtag") if k in r) or name
+                        entries.append((f"{name}: {label}", r))
+            elif isinstance(obj, dict):
+                entries.append((name, obj))
+            for label, e in entries:
+                oa = _find(e, ("oa", "overall_accuracy", "accuracy"))
+                cm = _find(e, ("confusion", "confusion_matrix"))
+                if oa is None and cm is None:
+                    continue
+                mat = None
+                if cm is not None:
+                    mat = np.asarray(cm, dtype=np.float64)
+                    if mat.ndim != 2 or mat.shape[0] != mat.shape[1]:
+                        raise ValueError(f"{p}: confusion matrix must be square, got shape {mat.shape}")
+                classes = [str(c) for c in (_find(e, ("classes", "class_names")) or [])]
+                extra = {k: v for k, v in e.items() if isinstance(v, (str, int, float)) and k not in ("oa", "overall_accuracy", "accuracy")}
+                items.append(DownstreamResult(dsdir.name, label, None if oa is None else float(oa), mat, classes, extra))
+        if items:
+            out[dsdir.name] = items
+    return out
+
+
+# ---------------------------------------------------------------- claims
+
+REQUIRED_CLAIM_KEYS = ("id", "ref", "quantity", "subject", "value")
+
+
+@dataclass
+class Claim:
+    paper: str
+    file: Path
+    id: str
+    ref: str
+    dataset: str | None
+    quantity: str
+    subject: str
+    anchor: str | None
+    value: float | None  # None: qualitative claim (text and/or note)
+    unit: str
+    note: str
+    text: str = ""  # the value as written, for a non-numeric claim
+
+
+def load_claims(claims_dir: Path) -> dict[str, list[Claim]]:
+    """paper -> its claims, from claims/<paper>.yaml (format: claims/README.md)."""
+    out: dict[str, list[Claim]] = {}
+    if not claims_dir.is_dir():
+        return out
+    for p in sorted(claims_dir.glob("*.yaml")):
+        try:
+            doc = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise ValueError(f"{p}: not valid YAML ({e})") from None
+        if not isinstance(doc, dict) or "paper" not in doc or not isinstance(doc.get("claims"), list):
+            raise ValueError(f"{p}: expected keys 'paper' and a list 'claims' (see claims/README.md)")
+        paper = str(doc["paper"])
+        seen = set()
+        items = []
+        for i, c in enumerate(doc["claims"]):
+            if not isinstance(c, dict):
+                raise ValueError(f"{p}: claim #{i} is not a mapping")
+            missing = [k for k in REQUIRED_CLAIM_KEYS if k not in c]
+            if missing:
+                raise ValueError(f"{p}: claim #{i} ({c.get('id', '?')}) lacks {missing}")
+            if c["id"] in seen:
+                raise ValueError(f"{p}: claim id {c['id']!r} appears twice")
+            seen.add(c["id"])
+            # a number; or null / a non-numeric text (a setting, an ordering, a trend): a
+            # qualitative claim, shown as text and never given a numeric verdict
+            raw = c["value"]
+            try:
+                value = None if raw is None or isinstance(raw, bool) else float(raw)
+            except (TypeError, ValueError):
+                value = None
+            text = "" if value is not None or raw is None else str(raw)
+            items.append(Claim(paper, p, str(c["id"]), str(c["ref"]), c.get("dataset"), str(c["quantity"]),
+                               str(c["subject"]), c.get("anchor"), value, str(c.get("unit", "")), str(c.get("note", "")), text))
+        out[paper] = items
+    return out

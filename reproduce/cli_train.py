@@ -1,0 +1,102 @@
+"""`rsicbench train`: train one learned codec at one rate (resumes if interrupted).
+
+    rsicbench train --model bmshj2018-hyperprior --rate r1          # profile from params.yaml
+    rsicbench train --show-lambdas                                   # every λ conversion
+    torchrun --nproc_per_node=4 -m rsicbench.cli train --model mbt2018 --rate r0   # DDP
+
+Settings: configs/train.yaml (`common` + the active profile; a model entry may override
+`arch` and `train`). Data: the train/val splits of `dataset` (rsicbench.datasets.load_split),
+or image folders given with --train-dir/--val-dir. Output: results/train/<model>/<rate>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rsicbench.config import deep_merge, settings
+from rsicbench.reproduce.lambdas import conversion_table, format_table, to_compressai
+
+
+def run_config(model: str, rate: str, cfg: dict, overrides: dict | None = None):
+    """The TrainConfig of one (model, rate tag) from the merged train settings."""
+    from rsicbench.reproduce.train import TrainConfig
+
+    models = cfg.get("models", {})
+    if model not in models:
+        raise ValueError(f"configs/train.yaml: no entry for model {model!r}; known: {', '.join(sorted(models))}")
+    spec = models[model]
+    if not (rate.startswith("r") and rate[1:].isdigit()):
+        raise ValueError(f"rate tag {rate!r}: expected r<index>, e.g. r0")
+    lambdas = spec.get("lambdas", [])
+    i = int(rate[1:])
+    if i >= len(lambdas):
+        raise ValueError(f"configs/train.yaml: {model} has {len(lambdas)} lambdas, no {rate}")
+    lam = to_compressai(lambdas[i], spec.get("lambda_convention", "compressai"))
+    train_cfg = deep_merge(cfg.get("train", {}), spec.get("train", {}))
+    train_cfg.update(overrides or {})
+    arch = deep_merge(cfg.get("arch", {}), spec.get("arch", {}))
+    return TrainConfig.from_dict({**train_cfg, "model": model, "lam": lam, "arch": arch,
+                                  "seed": cfg.get("seed", 0), "threads": cfg.get("threads", 2)})
+
+
+def _paths(dataset: str, split: str, folder: str | None) -> list[str]:
+    if folder:
+        from rsicbench.reproduce.engine import samples_from_folder
+
+        return [s.path for s in samples_from_folder(folder)]
+    from rsicbench.datasets import load_split
+
+    return [str(s.path) for s in load_split(dataset, split)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="rsicbench train", description=__doc__.splitlines()[0])
+    ap.add_argument("--model")
+    ap.add_argument("--rate", help="rate tag r<i>: the i-th λ of the model in configs/train.yaml")
+    ap.add_argument("--profile", help="ci | default | paper (overrides params.yaml)")
+    ap.add_argument("--out", help="output folder (default results/train/<model>/<rate>)")
+    ap.add_argument("--train-dir", help="train on the images of this folder instead of the split")
+    ap.add_argument("--val-dir", help="validate on the images of this folder instead of the split")
+    ap.add_argument("--steps", type=int, help="override the number of steps")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                    help="override a train setting, e.g. --set batch=2 --set 'arch={\"N\":8,\"M\":8}'")
+    ap.add_argument("--show-lambdas", action="store_true", help="print every λ conversion and exit")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    a = ap.parse_args(argv)
+    cfg = settings("train", a.profile)
+    if a.show_lambdas:
+        print(format_table(conversion_table(cfg.get("models", {}))))
+        return 0
+    if not (a.model and a.rate):
+        ap.error("--model and --rate are required")
+    overrides = {}
+    for kv in a.set:
+        k, _, v = kv.partition("=")
+        try:
+            overrides[k] = json.loads(v)
+        except json.JSONDecodeError:
+            overrides[k] = v
+    if a.steps is not None:
+        overrides["steps"] = a.steps
+    try:
+        tc = run_config(a.model, a.rate, cfg, overrides)
+        from rsicbench.reproduce.learned import run_dir
+        from rsicbench.reproduce.train import train
+
+        out = Path(a.out) if a.out else run_dir(a.model, a.rate)
+        ds = cfg.get("dataset", "ucmerced")
+        result = train(tc, _paths(ds, "train", a.train_dir), _paths(ds, "val", a.val_dir), out,
+                       progress=not a.quiet and sys.stderr.isatty())
+    except (ValueError, FileNotFoundError) as e:
+        print(f"rsicbench train: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({"model": a.model, "rate": a.rate, "lambda_compressai": tc.lam, "out": str(out), **result},
+                     sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,362 @@
+"""The evaluation engine: codec x split x rate points -> per-image rows, summaries, RD curve.
+
+Layout (docs/architecture.md):
+  results/rd/<ds>/<codec>/<qtag>/per_image.csv      contract columns, sorted by image
+  results/rd/<ds>/<codec>/<qtag>/summary.json       means, stds, codec description
+  results/rd/<ds>/<codec>/<qtag>/recon/<rel>.png    decoded images, lossless PNG
+  results/rd/<ds>/<codec>/<qtag>/parts/<rel>.json   one finished image (the resume record)
+  results/rd/<ds>/<codec>.json                      RD curve: list of summaries by bpp
+qtag is `q<quality>` for a fixed quality and `bpp<target:.2f>` for the matched-rate mode
+(per image, the quality nearest the target bpp by reproduce.search).
+
+Resumable: each image's result is written atomically to parts/ when it finishes; a rerun
+skips images whose part exists, succeeded, and carries the same configuration key (codec,
+library versions, settings, rate point, metric settings). Failed images are retried.
+Parallel: a process pool ('spawn', so no forked OpenMP state); each worker builds the codec
+itself from (name, quality, options) - the same path learned codecs take - with a fixed
+torch thread count, and computes the metrics itself (one MetricSuite per worker), so the
+parent only gathers small records.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import multiprocessing as mp
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from rsicbench.fsutil import read_json, write_json, write_text
+from rsicbench.reproduce.codec import CodecError, create_codec
+
+CSV_COLUMNS = [
+    "image", "width", "height", "bytes", "bpp", "psnr", "psnr_band", "msssim", "msssim_db",
+    "lpips", "vifp", "roi_psnr", "enc_s", "dec_s", "error",
+]  # fmt: skip
+NUMERIC = [c for c in CSV_COLUMNS if c not in ("image", "error")]
+METRIC_COLUMNS = ["psnr", "psnr_band", "msssim", "msssim_db", "lpips", "vifp", "roi_psnr"]
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """A fixed quality, or a per-image target bpp (matched-rate mode)."""
+
+    quality: float | None = None
+    target_bpp: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.quality is None) == (self.target_bpp is None):
+            raise ValueError("a rate point has exactly one of quality / target_bpp")
+
+    @property
+    def qtag(self) -> str:
+        if self.target_bpp is not None:
+            return f"bpp{self.target_bpp:.2f}"
+        return f"q{self.quality:g}"
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str
+    relpath: str
+    label: str = ""
+
+
+@dataclass
+class SweepSpec:
+    codec: str
+    dataset: str
+    split: str
+    points: Sequence[RatePoint]
+    out_root: Path = Path("results/rd")
+    options: dict[str, Any] = field(default_factory=dict)
+    #: passed to rsicbench.metrics.MetricSuite (device, lpips, ...)
+    metrics: dict[str, Any] = field(default_factory=lambda: {"device": "cpu", "lpips": True})
+    workers: int = 1
+    threads: int = 1
+    keep_recon: bool = True
+
+    def point_dir(self, point: RatePoint) -> Path:
+        return Path(self.out_root) / self.dataset / self.codec / point.qtag
+
+
+@dataclass
+class SweepResult:
+    summaries: list[dict[str, Any]]
+    computed: int
+    skipped: int
+    failed: list[tuple[str, str, str]]  # (qtag, image, error)
+
+
+def _stem(relpath: str) -> str:
+    p = Path(relpath)
+    return str(p.with_suffix("")) if p.suffix else str(p)
+
+
+def _describe(spec: SweepSpec, point: RatePoint) -> dict[str, Any]:
+    """The codec description for a rate point; validates codec name, quality and options."""
+    if point.quality is not None:
+        return create_codec(spec.codec, point.quality, **spec.options).describe()
+    from rsicbench.reproduce.search import _mid_quality
+
+    d = create_codec(spec.codec, _mid_quality(spec.codec), **spec.options).describe()
+    d["quality"] = None
+    d["target_bpp"] = point.target_bpp
+    return d
+
+
+def config_key(describe: dict[str, Any], metrics: dict[str, Any]) -> str:
+    blob = json.dumps({"codec": describe, "metrics": metrics}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- worker side
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(threads: int) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    except ImportError:  # torch is only needed by learned codecs and LPIPS
+        pass
+
+
+def _suite(metrics: dict[str, Any]):
+    key = json.dumps(metrics, sort_keys=True)
+    if _STATE.get("suite_key") != key:
+        from rsicbench.metrics import MetricSuite
+
+        _STATE["suite"] = MetricSuite(**metrics)
+        _STATE["suite_key"] = key
+    return _STATE["suite"]
+
+
+def _codec(name: str, quality: float, options: dict[str, Any]):
+    key = (name, quality, json.dumps(options, sort_keys=True, default=str))
+    cache = _STATE.setdefault("codecs", {})
+    if key not in cache:
+        cache.clear()  # one codec at a time keeps learned models' memory bounded
+        cache[key] = create_codec(name, quality, **options)
+    return cache[key]
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else v
+    return v
+
+
+def evaluate_image(task: dict[str, Any]) -> dict[str, Any]:
+    """Encode, decode, measure one image; write its recon and its part record. Never raises."""
+    from rsicbench.imageio import read_rgb, write_png
+
+    row: dict[str, Any] = {"image": task["relpath"], "key": task["key"], "qtag": task["qtag"], "error": ""}
+    try:
+        ref = read_rgb(task["path"])
+        h, w = ref.shape[:2]
+        row.update(width=w, height=h)
+        t0 = time.perf_counter()
+        if task["target_bpp"] is not None:
+            from rsicbench.reproduce.search import find_quality
+
+            found = find_quality(task["codec"], ref, task["target_bpp"], task["options"])
+            data, quality = found.data, found.quality
+        else:
+            quality = task["quality"]
+            data = _codec(task["codec"], quality, task["options"]).encode(ref)
+        enc_s = time.perf_counter() - t0
+        codec = _codec(task["codec"], quality, task["options"])
+        t0 = time.perf_counter()
+        rec = codec.decode(data)
+        dec_s = time.perf_counter() - t0
+        if rec.shape != ref.shape:
+            raise CodecError(f"{task['codec']}: decoded shape {rec.shape} != input {ref.shape}")
+        scores = _suite(task["metrics"])(ref, rec, roi_mask=None)
+        row.update({k: _clean(scores.get(k)) for k in METRIC_COLUMNS})
+        row.update(bytes=len(data), bpp=8.0 * len(data) / (h * w), enc_s=enc_s, dec_s=dec_s, quality=quality)
+        if task["recon"]:
+            write_png(task["recon"], rec)
+    except Exception as e:  # recorded per image; the sweep goes on (engine contract)
+        row["error"] = f"{type(e).__name__}: {e}".replace("\n", " ")[:500]
+        row["traceback"] = traceback.format_exc(limit=5)
+    write_json(task["part"], row)
+    return row
+
+
+# ----------------------------------------------------------------------------- parent side
+def _tasks(spec: SweepSpec, samples: Sequence[Sample]) -> tuple[list[dict], int, dict[str, dict]]:
+    todo, skipped, describes = [], 0, {}
+    for point in spec.points:
+        desc = _describe(spec, point)
+        describes[point.qtag] = desc
+        key = config_key(desc, spec.metrics)
+        base = spec.point_dir(point)
+        for s in samples:
+            part = base / "parts" / f"{_stem(s.relpath)}.json"
+            if part.is_file():
+                try:
+                    old = read_json(part)
+                    if old.get("key") == key and not old.get("error"):
+                        skipped += 1
+                        continue
+                except ValueError:
+                    pass  # a damaged part is recomputed
+            todo.append(
+                {
+                    "codec": spec.codec, "options": dict(spec.options), "quality": point.quality,
+                    "target_bpp": point.target_bpp, "qtag": point.qtag, "relpath": s.relpath,
+                    "path": str(s.path), "key": key, "metrics": dict(spec.metrics),
+                    "part": str(part),
+                    "recon": str(base / "recon" / f"{_stem(s.relpath)}.png") if spec.keep_recon else "",
+                }
+            )  # fmt: skip
+    return todo, skipped, describes
+
+
+def _run(todo: list[dict], spec: SweepSpec, on_result: Callable[[dict], None] | None) -> Iterable[dict]:
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), desc=f"sweep {spec.codec}", unit="img", disable=not sys.stderr.isatty())
+    try:
+        if spec.workers <= 1 or len(todo) <= 1:
+            _init_worker(spec.threads)
+            for t in todo:
+                row = evaluate_image(t)
+                bar.update(1)
+                if on_result:
+                    on_result(row)
+                yield row
+            return
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(spec.workers, initializer=_init_worker, initargs=(spec.threads,)) as pool:
+            for row in pool.imap_unordered(evaluate_image, todo, chunksize=1):
+                bar.update(1)
+                if on_result:
+                    on_result(row)
+                yield row
+    finally:
+        bar.close()
+
+
+def _stats(rows: list[dict]) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    mean, std = {}, {}
+    for c in NUMERIC:
+        vals = [float(r[c]) for r in rows if r.get(c) not in (None, "")]
+        vals = [v for v in vals if math.isfinite(v)]
+        mean[c] = float(np.mean(vals)) if vals else None
+        std[c] = float(np.std(vals)) if vals else None
+    return mean, std
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else str(v)
+    return str(v)
+
+
+def assemble(spec: SweepSpec, samples: Sequence[Sample], point: RatePoint, describe: dict) -> dict[str, Any]:
+    """per_image.csv + summary.json of one rate point from its parts (sorted by image)."""
+    base = spec.point_dir(point)
+    rows = []
+    for s in sorted(samples, key=lambda s: s.relpath):
+        part = base / "parts" / f"{_stem(s.relpath)}.json"
+        rows.append(read_json(part) if part.is_file() else {"image": s.relpath, "error": "not evaluated"})
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        w.writerow([_fmt(r.get(c)) for c in CSV_COLUMNS])
+    write_text(base / "per_image.csv", buf.getvalue())
+    ok = [r for r in rows if not r.get("error")]
+    mean, std = _stats(ok)
+    summary = {
+        "dataset": spec.dataset,
+        "split": spec.split,
+        "codec": spec.codec,
+        "qtag": point.qtag,
+        "quality": point.quality,
+        "target_bpp": point.target_bpp,
+        "describe": describe,
+        "n_images": len(rows),
+        "n_ok": len(ok),
+        "n_failed": len(rows) - len(ok),
+        "failed": {r["image"]: r["error"] for r in rows if r.get("error")},
+        "mean": mean,
+        "std": std,
+        "recon_format": "PNG (lossless, 8-bit RGB) under recon/<relpath>.png" if spec.keep_recon else None,
+    }
+    if point.target_bpp is not None:
+        summary["qualities"] = {r["image"]: r.get("quality") for r in ok}
+    write_json(base / "summary.json", summary)
+    return summary
+
+
+def write_curve(spec: SweepSpec, summaries: list[dict[str, Any]]) -> Path:
+    """results/rd/<ds>/<codec>.json: the fixed-quality summaries, sorted by mean bpp."""
+    pts = [s for s in summaries if s["target_bpp"] is None]
+    pts.sort(key=lambda s: (s["mean"]["bpp"] is None, s["mean"]["bpp"] or 0.0))
+    path = Path(spec.out_root) / spec.dataset / f"{spec.codec}.json"
+    write_json(path, pts)
+    return path
+
+
+def run_sweep(
+    spec: SweepSpec, samples: Sequence[Sample], on_result: Callable[[dict], None] | None = None
+) -> SweepResult:
+    """Evaluate every (rate point, image) not yet done; assemble all outputs; report failures."""
+    if not samples:
+        raise ValueError(f"{spec.dataset}/{spec.split}: no images to evaluate")
+    rels = [s.relpath for s in samples]
+    if len(set(rels)) != len(rels):
+        raise ValueError(f"{spec.dataset}/{spec.split}: duplicate image paths in the sample list")
+    todo, skipped, describes = _tasks(spec, samples)
+    computed = 0
+    for _ in _run(todo, spec, on_result):
+        computed += 1
+    summaries = [assemble(spec, samples, p, describes[p.qtag]) for p in spec.points]
+    if any(p.quality is not None for p in spec.points):
+        write_curve(spec, summaries)
+    failed = [(s["qtag"], img, err) for s in summaries for img, err in sorted(s["failed"].items())]
+    return SweepResult(summaries=summaries, computed=computed, skipped=skipped, failed=failed)
+
+
+def samples_from_folder(folder: str | os.PathLike, exts=(".png", ".webp", ".tif", ".tiff", ".jpg", ".bmp")) -> list[Sample]:
+    """Every image under `folder` (sorted), labelled by its parent folder's name."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: image folder not found")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in exts and p.is_file())
+    return [Sample(str(p), str(p.relative_to(root)), p.parent.name) for p in files]
+
+
+def subset(samples: Sequence[Sample], per_class: int | None = None, max_images: int | None = None) -> list[Sample]:
+    """A deterministic subset: the first `per_class` images of each class (sorted), then cap."""
+    out = sorted(samples, key=lambda s: s.relpath)
+    if per_class:
+        count: dict[str, int] = {}
+        keep = []
+        for s in out:
+            if count.get(s.label, 0) < per_class:
+                keep.append(s)
+                count[s.label] = count.get(s.label, 0) + 1
+        out = keep
+    if max_images:
+        out = out[: int(max_images)]
+    return out

@@ -1,0 +1,297 @@
+"""Training loop shared by every learned model: L = R + λ·D, checkpoints, resume, DDP.
+
+Loss (CompressAI's examples/train.py convention, see lambdas.py):
+    R = Σ −log2 p(ŷ), p(ẑ) / #pixels                  (bits per pixel, from likelihoods)
+    D = 255²·MSE(x, x̂) (+ model.extra_loss(x, out))   or  1 − MS-SSIM(x, x̂)  (`distortion`)
+    L = R + λ·D
+`model.extra_loss(x, out)` (hook, e.g. DMENet's MDEI term) is added INSIDE the λ-weighted
+distortion; `model.needs_roi` models get an all-ones ROI mask unless the batch supplies one.
+
+Two optimizers as CompressAI: Adam on the network, Adam on the entropy-bottleneck quantiles
+(the `.quantiles` parameters) driven by `model.aux_loss()`. MultiStepLR at fractions of the
+run (`lr_milestones`), gradient-norm clipping (`clip`).
+
+Data: random `patch`x`patch` crops of train images (held in memory as uint8), horizontal
+flips; the batch of step s comes from numpy's generator seeded by (seed, s) and the
+quantization noise from torch seeded by (seed, s), so a resumed run draws exactly the
+batches it would have drawn. Validation: eval-mode forward on centre crops of the val
+split (`val_patch`), every `val_every` steps and at the end.
+
+Checkpoints (atomic, torch.save; read back with weights_only=True):
+    <out>/latest.pt  every `ckpt_every` steps and at the end (full state: resume)
+    <out>/best.pt    whenever the val loss improves (CDF tables updated: ready to code)
+    <out>/log.csv    step, train loss/bpp/mse, val loss/bpp/psnr, lr, seconds
+A rerun with the same output folder resumes from latest.pt (kill -9 safe: files are
+replaced only when complete).
+
+DDP: launch with `torchrun --nproc_per_node=<gpus> -m rsicbench.cli train ...` (add
+`--nnodes/--node_rank/--master_addr` for several nodes). Each rank draws different crops
+(seed + rank); rank 0 validates and writes checkpoints. Only the single-process path is
+tested here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rsicbench.fsutil import atomic_path, write_text
+from rsicbench.imageio import read_rgb
+
+LOG_COLUMNS = ["step", "loss", "bpp", "mse", "aux", "val_loss", "val_bpp", "val_psnr", "lr", "seconds"]
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    lam: float  # internal (CompressAI) λ
+    arch: dict
+    steps: int = 20
+    batch: int = 4
+    patch: int = 64
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    lr_milestones: Sequence[float] = (0.9,)
+    lr_gamma: float = 0.1
+    clip: float = 1.0
+    distortion: str = "mse"
+    val_every: int = 10
+    val_patch: int = 64
+    val_images: int = 8
+    ckpt_every: int = 10
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 2
+    max_train_images: int = 0  # 0: all
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+# ---------------------------------------------------------------------------- data
+def load_images(paths: Sequence[str], min_side: int, limit: int = 0) -> list[np.ndarray]:
+    """uint8 images (sorted paths); images smaller than a crop are skipped (named in an error if all are)."""
+    paths = sorted(str(p) for p in paths)
+    if limit:
+        paths = paths[:limit] if len(paths) <= limit else [paths[i] for i in np.linspace(0, len(paths) - 1, limit).astype(int)]
+    imgs = [im for im in (read_rgb(p) for p in paths) if min(im.shape[:2]) >= min_side]
+    if not imgs:
+        raise ValueError(f"no training image of at least {min_side}x{min_side} among {len(paths)} files "
+                         f"(first: {paths[0] if paths else 'none'})")
+    return imgs
+
+
+def batch_at(images: list[np.ndarray], step: int, cfg: TrainConfig, rank: int = 0) -> torch.Tensor:
+    rng = np.random.default_rng([cfg.seed, rank, step])
+    out = np.empty((cfg.batch, cfg.patch, cfg.patch, 3), np.uint8)
+    for b in range(cfg.batch):
+        im = images[rng.integers(len(images))]
+        y = rng.integers(im.shape[0] - cfg.patch + 1)
+        x = rng.integers(im.shape[1] - cfg.patch + 1)
+        crop = im[y:y + cfg.patch, x:x + cfg.patch]
+        out[b] = crop[:, ::-1] if rng.random() < 0.5 else crop
+    # contiguous NCHW: a channels-last view crashed conv backward (torch 2.14 CPU, masked conv)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
+
+
+def centre_crops(images: list[np.ndarray], size: int) -> torch.Tensor:
+    crops = []
+    for im in images:
+        y, x = (im.shape[0] - size) // 2, (im.shape[1] - size) // 2
+        crops.append(im[y:y + size, x:x + size])
+    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
+
+
+# ---------------------------------------------------------------------------- loss
+def rd_loss(model, x: torch.Tensor, out: dict, lam: float, distortion: str) -> dict[str, torch.Tensor]:
+    n, _, h, w = x.shape
+    bpp = sum((-torch.log2(lk)).sum() for lk in out["likelihoods"].values()) / (n * h * w)
+    x_hat = out["x_hat"]
+    mse = F.mse_loss(x_hat, x)
+    if distortion == "mse":
+        dist = 255.0**2 * mse
+    elif distortion == "ms-ssim":
+        from pytorch_msssim import ms_ssim
+
+        if min(h, w) <= 160:
+            raise ValueError(f"ms-ssim distortion needs crops larger than 160 px (5 scales), got {h}x{w}")
+        dist = 1.0 - ms_ssim(x_hat.clamp(0, 1), x, data_range=1.0)
+    else:
+        raise ValueError(f"unknown distortion {distortion!r}; use mse or ms-ssim")
+    hook = getattr(_unwrap(model), "extra_loss", None)
+    if hook is not None:
+        extra = hook(x, out)
+        if extra is not None:
+            dist = dist + extra
+    return {"loss": bpp + lam * dist, "bpp": bpp, "mse": mse}
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+def _forward(model, x):
+    if getattr(_unwrap(model), "needs_roi", False):
+        return model(x, roi=torch.ones_like(x[:, :1]))
+    return model(x)
+
+
+def split_parameters(model) -> tuple[list, list]:
+    main, aux = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (aux if name.endswith(".quantiles") else main).append(p)
+    return main, aux
+
+
+# ---------------------------------------------------------------------------- checkpoints
+def save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _state(model, opt, aux_opt, sched, cfg, step, best, with_cdf: bool) -> dict:
+    net = _unwrap(model)
+    if with_cdf:
+        net.update(force=True)
+    return {"model": net.state_dict(), "model_name": cfg.model, "arch": dict(cfg.arch),
+            "lambda": cfg.lam, "step": step, "best_val": best, "config": _plain(cfg.__dict__),
+            "optimizer": opt.state_dict(), "aux_optimizer": aux_opt.state_dict(),
+            "scheduler": sched.state_dict(), "torch": str(torch.__version__)}
+
+
+def _plain(d: dict) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def _read_log(path: Path, upto: int) -> list[list[str]]:
+    if not path.is_file():
+        return []
+    rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))[1:]
+    return [r for r in rows if r and int(r[0]) <= upto]
+
+
+def _write_log(path: Path, rows: list[list[Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(LOG_COLUMNS)
+    w.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+# ---------------------------------------------------------------------------- main loop
+@torch.no_grad()
+def validate(model, val: torch.Tensor, cfg: TrainConfig, device: str) -> dict[str, float]:
+    net = _unwrap(model)
+    net.eval()
+    tot = {"loss": 0.0, "bpp": 0.0, "mse": 0.0}
+    for i in range(val.size(0)):
+        x = val[i:i + 1].to(device)
+        r = rd_loss(net, x, _forward(net, x), cfg.lam, cfg.distortion)
+        for k in tot:
+            tot[k] += float(r[k]) / val.size(0)
+    net.train()
+    psnr = 10 * math.log10(1.0 / max(tot["mse"], 1e-12))
+    return {"val_loss": tot["loss"], "val_bpp": tot["bpp"], "val_psnr": psnr}
+
+
+def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str], out_dir: Path,
+          progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    from rsicbench.config import pick_device, seed_everything
+    from rsicbench.reproduce.models.registry import create_model
+
+    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = int(os.environ.get("RANK", "0"))
+    device = pick_device(cfg.device)
+    if ddp:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if device == "cuda" else "gloo")
+        if device == "cuda":
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+            torch.cuda.set_device(device)
+    seed_everything(cfg.seed, cfg.threads)
+    out_dir = Path(out_dir)
+    images = load_images(train_paths, cfg.patch, cfg.max_train_images)
+    val = centre_crops(load_images(val_paths, cfg.val_patch, cfg.val_images), cfg.val_patch)
+
+    model = create_model(cfg.model, **cfg.arch).to(device)
+    main_p, aux_p = split_parameters(model)
+    opt = torch.optim.Adam(main_p, lr=cfg.lr)
+    aux_opt = torch.optim.Adam(aux_p, lr=cfg.aux_lr)
+    sched = torch.optim.lr_scheduler.MultiStepLR(
+        opt, sorted(max(1, int(f * cfg.steps)) for f in cfg.lr_milestones), gamma=cfg.lr_gamma)
+    step, best = 0, math.inf
+    latest = out_dir / "latest.pt"
+    if latest.is_file():
+        ck = load_checkpoint(latest)
+        if ck.get("model_name") != cfg.model or dict(ck.get("arch", {})) != dict(cfg.arch):
+            raise ValueError(f"{latest}: belongs to {ck.get('model_name')} {ck.get('arch')}, "
+                             f"not {cfg.model} {cfg.arch}; use another output folder")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        aux_opt.load_state_dict(ck["aux_optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        step, best = int(ck["step"]), float(ck["best_val"])
+    resumed_from = step
+    log_rows = _read_log(out_dir / "log.csv", step)
+    if ddp:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(model, device_ids=[device] if device.startswith("cuda") else None)
+    model.train()
+    t0 = time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.model}", disable=not progress)
+    while step < cfg.steps:
+        x = batch_at(images, step, cfg, rank).to(device)
+        torch.manual_seed(cfg.seed * 1_000_003 + step)
+        opt.zero_grad(set_to_none=True)
+        aux_opt.zero_grad(set_to_none=True)
+        r = rd_loss(model, x, _forward(model, x), cfg.lam, cfg.distortion)
+        r["loss"].backward()
+        if cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(main_p, cfg.clip)
+        opt.step()
+        aux = _unwrap(model).aux_loss()
+        aux.backward()
+        aux_opt.step()
+        sched.step()
+        step += 1
+        bar.update(1)
+        row = {"step": step, "loss": r["loss"].item(), "bpp": r["bpp"].item(), "mse": r["mse"].item(),
+               "aux": aux.item(), "lr": opt.param_groups[0]["lr"]}
+        if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
+            row.update(validate(model, val, cfg, device))
+            if row["val_loss"] < best:
+                best = row["val_loss"]
+                save_checkpoint(out_dir / "best.pt", _state(model, opt, aux_opt, sched, cfg, step, best, True))
+            row["seconds"] = time.perf_counter() - t0
+            log_rows.append([row.get(c, "") for c in LOG_COLUMNS])
+        if rank == 0 and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+            _write_log(out_dir / "log.csv", log_rows)
+            save_checkpoint(latest, _state(model, opt, aux_opt, sched, cfg, step, best, False))
+    bar.close()
+    if ddp:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+    return {"steps": step, "resumed_from": resumed_from, "best_val_loss": best,
+            "seconds": time.perf_counter() - t0, "device": device}
