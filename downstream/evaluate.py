@@ -29,7 +29,6 @@ point's summary.json hash) is not recomputed.
 from __future__ import annotations
 
 import csv
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -158,7 +157,6 @@ def evaluate_all(cfg: dict[str, Any], log=print) -> dict[str, Any]:
 
     # clean reference on the original test images (same per-class subset as training)
     clean_items: list[Item] = subset_per_class(test, st.get("per_class"))
-    import torch  # noqa: F401  (model already built)
     x = load_tensor([i.path for i in clean_items], size)
     cidx = {c: i for i, c in enumerate(meta["classes"])}
     clean = scores(confusion([cidx[i.label] for i in clean_items], predict(model, x, batch), len(cidx)), meta["classes"])

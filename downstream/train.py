@@ -163,7 +163,7 @@ def train(cfg: dict[str, Any], log=print) -> dict[str, Any]:
 
     t_all = time.time()
     for epoch in range(start, epochs):
-        t0 = time.time()
+        t0, c0 = time.time(), time.process_time()
         torch.manual_seed(seed * 100003 + epoch)  # DropPath randomness
         gen = torch.Generator().manual_seed(seed * 100003 + epoch)
         order = torch.randperm(len(tr_items), generator=gen)
@@ -190,6 +190,7 @@ def train(cfg: dict[str, Any], log=print) -> dict[str, Any]:
         row = {
             "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": 100.0 * correct / seen,
             "val_oa": val["oa"], "lr": opt.param_groups[-1]["lr"], "seconds": time.time() - t0,
+            "cpu_seconds": time.process_time() - c0,
         }  # fmt: skip
         rows.append(row)
         if val["oa"] > best_oa:  # strict: ties keep the earlier epoch
@@ -218,7 +219,8 @@ def train(cfg: dict[str, Any], log=print) -> dict[str, Any]:
         "settings": {k: cfg.get(k) for k in MODEL_KEYS}, "key": key, "data_source": src,
         "n_train": len(tr_items), "n_val": len(va_items), "n_test": len(te_items), "classes": classes,
         "best_epoch": best_epoch, "best_val_oa": best_oa, "clean_test_oa": clean["oa"],
-        "train_seconds_total": train_s, "session_seconds": time.time() - t_all,
+        "train_seconds_total": train_s,
+        "train_cpu_seconds_total": sum(r.get("cpu_seconds") or 0.0 for r in rows), "session_seconds": time.time() - t_all,
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "params": sum(p.numel() for p in model.parameters()),
     }  # fmt: skip
@@ -228,6 +230,7 @@ def train(cfg: dict[str, Any], log=print) -> dict[str, Any]:
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:
-    cols = ["epoch", "train_loss", "train_acc", "val_oa", "lr", "seconds"]
-    lines = [",".join(cols)] + [",".join(f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c]) for c in cols) for r in rows]
+    cols = ["epoch", "train_loss", "train_acc", "val_oa", "lr", "seconds", "cpu_seconds"]
+    fmt = lambda v: f"{v:.6g}" if isinstance(v, float) else ("" if v is None else str(v))  # noqa: E731
+    lines = [",".join(cols)] + [",".join(fmt(r.get(c)) for c in cols) for r in rows]
     fsutil.write_text(path, "\n".join(lines) + "\n")

@@ -151,6 +151,32 @@ def bd_psnr(anchor_rate, anchor_dist, test_rate, test_dist, method: str = "pchip
 bd_delta = bd_psnr  # the same computation for MS-SSIM-dB, LPIPS, VIFp
 
 
+BD_METRICS = ("psnr", "psnr_band", "msssim_db", "lpips", "vifp")
+
+
+def bd_table(anchor_points, test_points, metrics=BD_METRICS, method: str = "pchip",
+             min_overlap: float = DEFAULT_MIN_OVERLAP, rate_key: str = "bpp") -> dict[str, dict]:
+    """BD-rate and BD-delta for each metric between two RD curves.
+
+    anchor_points / test_points: lists of per-rate-point summaries ({"bpp": ..., "psnr": ...});
+    +inf is capped as in aggregate.py. Returns {"bd_rate_<m>": BDResult.as_dict(),
+    "bd_<m>": BDResult.as_dict()} for every metric present in both curves.
+    """
+    from rsicbench.metrics.aggregate import capped
+
+    out: dict[str, dict] = {}
+    ar = [float(p[rate_key]) for p in anchor_points]
+    tr = [float(p[rate_key]) for p in test_points]
+    for m in metrics:
+        if not all(m in p for p in anchor_points) or not all(m in p for p in test_points):
+            continue
+        aq = capped([float(p[m]) for p in anchor_points], m)
+        tq = capped([float(p[m]) for p in test_points], m)
+        out[f"bd_rate_{m}"] = bd_rate(ar, aq, tr, tq, method=method, min_overlap=min_overlap).as_dict()
+        out[f"bd_{m}"] = bd_delta(ar, aq, tr, tq, method=method, min_overlap=min_overlap).as_dict()
+    return out
+
+
 def _mean_curve(per_image: Mapping[str, np.ndarray], key: str, cols: np.ndarray) -> np.ndarray:
     from rsicbench.metrics.aggregate import capped
 

@@ -25,7 +25,8 @@ from rsicbench.metrics.suite import METRIC_KEYS, MetricSuite
 from rsicbench.metrics.validate import MetricInputError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm"}
-CSV_COLUMNS = ("image", "width", "height", "bytes", "bpp", *METRIC_KEYS, "error")
+# The per_image.csv contract of docs/architecture.md; enc_s/dec_s stay empty here (no codec ran).
+CSV_COLUMNS = ("image", "width", "height", "bytes", "bpp", *METRIC_KEYS, "enc_s", "dec_s", "error")
 
 
 def index_folder(root: Path, exts: set[str] | None = IMAGE_EXTS) -> dict[str, Path]:

@@ -53,11 +53,23 @@ def gauss_1d(size: int, sigma: float, dtype=torch.float32, device=None) -> torch
 
 
 def separable_blur(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Valid (unpadded) separable convolution of every channel of x with the 1-D kernel g."""
-    c = x.shape[1]
-    k = g.numel()
-    x = F.conv2d(x, g.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
-    return F.conv2d(x, g.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
+    """Valid (unpadded) separable convolution of every channel of x with the 1-D kernel g.
+
+    Written as k shifted multiply-adds per axis rather than a grouped conv2d: the same
+    sum, but several times faster on CPU (PyTorch's depthwise conv kernels are slow there,
+    especially in float64).
+    """
+    taps = [float(v) for v in g.flatten().tolist()]
+    k = len(taps)
+    h, w = x.shape[-2:]
+    ho, wo = h - k + 1, w - k + 1
+    y = x[..., 0:ho, :] * taps[0]
+    for i in range(1, k):
+        y.add_(x[..., i : i + ho, :], alpha=taps[i])
+    z = y[..., 0:wo] * taps[0]
+    for i in range(1, k):
+        z.add_(y[..., i : i + wo], alpha=taps[i])
+    return z
 
 
 def _ssim_cs(x: torch.Tensor, y: torch.Tensor, g: torch.Tensor, data_range: float):

@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from rsicbench.fsutil import read_json, write_json
+from rsicbench.fsutil import write_json
+from rsicbench.reproduce.engine import curve_summaries
 
 # (output key, metric column, kind)
 BD_MEASURES = [
@@ -35,10 +36,9 @@ PAPER_TO_OURS = {"bpg": "hevc", "avif": "avif", "webp": "webp"}
 
 def load_points(rd_root: Path, dataset: str, codec: str) -> dict[str, dict[str, dict[str, float]]]:
     """{qtag: {image: row}} for the fixed-quality points of a codec's RD curve."""
-    curve_path = rd_root / dataset / f"{codec}.json"
-    curve = read_json(curve_path)
-    if not isinstance(curve, list):
-        raise ValueError(f"{curve_path}: expected a list of rate-point summaries")
+    curve = curve_summaries(rd_root, dataset, codec)
+    if not curve:
+        raise FileNotFoundError(f"{rd_root / dataset / codec}: no fixed-quality rate points (run its sweep/evaluate stages)")
     out = {}
     for s in curve:
         csv_path = rd_root / dataset / codec / s["qtag"] / "per_image.csv"
@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     dataset = args.dataset or cfg["dataset"]
     anchor = args.anchor or cfg["anchor"]
     rd_root = Path(args.rd_root)
-    found = sorted(p.stem for p in (rd_root / dataset).glob("*.json"))
+    # a codec has a curve when it has fixed-quality rate points on disk
+    found = sorted(p.parent.parent.name for p in (rd_root / dataset).glob("*/*/summary.json"))
+    found = sorted(c for c in set(found) if curve_summaries(rd_root, dataset, c))
     if anchor not in found:
         print(f"bd: no RD curve for the anchor {anchor!r} in {rd_root / dataset} (have: {', '.join(found) or 'none'})", file=sys.stderr)
         return 2

@@ -9,6 +9,12 @@ Layout (docs/architecture.md):
 qtag is `q<quality>` for a fixed quality and `bpp<target:.2f>` for the matched-rate mode
 (per image, the quality nearest the target bpp by reproduce.search).
 
+ROI: `SweepSpec.roi_dir` (optional) = a folder of ROI masks, one per image at
+`<roi_dir>/<relpath without extension>.png` (PNG 0/255, 255 = ROI; reproduce.roi_masks).
+Each image's mask is read and checked (size, binary values) and passed to the metrics
+(`roi_psnr`) and, for codecs with `needs_roi` (MROI-CFHPM), to `encode(image, roi=mask)`
+as encoder side information. A missing or bad mask fails that image with the file named.
+
 Resumable: each image's result is written atomically to parts/ when it finishes; a rerun
 skips images whose part exists, succeeded, and carries the same configuration key (codec,
 library versions, settings, rate point, metric settings). Failed images are retried.
@@ -85,6 +91,7 @@ class SweepSpec:
     workers: int = 1
     threads: int = 1
     keep_recon: bool = True
+    roi_dir: str | None = None
 
     def point_dir(self, point: RatePoint) -> Path:
         return Path(self.out_root) / self.dataset / self.codec / point.qtag
@@ -105,11 +112,13 @@ def _stem(relpath: str) -> str:
 
 def _describe(spec: SweepSpec, point: RatePoint) -> dict[str, Any]:
     """The codec description for a rate point; validates codec name, quality and options."""
+    # Built through the worker-side cache: with one worker the same instance then encodes,
+    # so a learned model is loaded once per rate point, not twice.
     if point.quality is not None:
-        return create_codec(spec.codec, point.quality, **spec.options).describe()
+        return _codec(spec.codec, point.quality, spec.options).describe()
     from rsicbench.reproduce.search import _mid_quality
 
-    d = create_codec(spec.codec, _mid_quality(spec.codec), **spec.options).describe()
+    d = _codec(spec.codec, _mid_quality(spec.codec), spec.options).describe()
     d["quality"] = None
     d["target_bpp"] = point.target_bpp
     return d
@@ -122,6 +131,7 @@ def config_key(describe: dict[str, Any], metrics: dict[str, Any]) -> str:
 
 # ----------------------------------------------------------------------------- worker side
 _STATE: dict[str, Any] = {}
+_CODEC_CACHE_SIZE = 8  # >= the rate points of one sweep, so each model is built once
 
 
 def _init_worker(threads: int) -> None:
@@ -147,8 +157,11 @@ def _suite(metrics: dict[str, Any]):
 def _codec(name: str, quality: float, options: dict[str, Any]):
     key = (name, quality, json.dumps(options, sort_keys=True, default=str))
     cache = _STATE.setdefault("codecs", {})
-    if key not in cache:
-        cache.clear()  # one codec at a time keeps learned models' memory bounded
+    if key in cache:
+        cache[key] = cache.pop(key)  # most recently used last
+    else:
+        while len(cache) >= _CODEC_CACHE_SIZE:  # bounded: learned models hold memory
+            cache.pop(next(iter(cache)))
         cache[key] = create_codec(name, quality, **options)
     return cache[key]
 
@@ -170,6 +183,11 @@ def evaluate_image(task: dict[str, Any]) -> dict[str, Any]:
         ref = read_rgb(task["path"])
         h, w = ref.shape[:2]
         row.update(width=w, height=h)
+        roi_mask = None
+        if task.get("roi"):
+            from rsicbench.reproduce.roi import read_mask
+
+            roi_mask = read_mask(task["roi"], ref.shape)
         t0 = time.perf_counter()
         if task["target_bpp"] is not None:
             from rsicbench.reproduce.search import find_quality
@@ -178,7 +196,8 @@ def evaluate_image(task: dict[str, Any]) -> dict[str, Any]:
             data, quality = found.data, found.quality
         else:
             quality = task["quality"]
-            data = _codec(task["codec"], quality, task["options"]).encode(ref)
+            enc = _codec(task["codec"], quality, task["options"])
+            data = enc.encode(ref, roi=roi_mask) if getattr(enc, "needs_roi", False) else enc.encode(ref)
         enc_s = time.perf_counter() - t0
         codec = _codec(task["codec"], quality, task["options"])
         t0 = time.perf_counter()
@@ -186,7 +205,7 @@ def evaluate_image(task: dict[str, Any]) -> dict[str, Any]:
         dec_s = time.perf_counter() - t0
         if rec.shape != ref.shape:
             raise CodecError(f"{task['codec']}: decoded shape {rec.shape} != input {ref.shape}")
-        scores = _suite(task["metrics"])(ref, rec, roi_mask=None)
+        scores = _suite(task["metrics"])(ref, rec, roi_mask=roi_mask)
         row.update({k: _clean(scores.get(k)) for k in METRIC_COLUMNS})
         row.update(bytes=len(data), bpp=8.0 * len(data) / (h * w), enc_s=enc_s, dec_s=dec_s, quality=quality)
         if task["recon"]:
@@ -204,7 +223,7 @@ def _tasks(spec: SweepSpec, samples: Sequence[Sample]) -> tuple[list[dict], int,
     for point in spec.points:
         desc = _describe(spec, point)
         describes[point.qtag] = desc
-        key = config_key(desc, spec.metrics)
+        key = config_key(desc, spec.metrics if not spec.roi_dir else {**spec.metrics, "roi_dir": str(spec.roi_dir)})
         base = spec.point_dir(point)
         for s in samples:
             part = base / "parts" / f"{_stem(s.relpath)}.json"
@@ -222,6 +241,7 @@ def _tasks(spec: SweepSpec, samples: Sequence[Sample]) -> tuple[list[dict], int,
                     "target_bpp": point.target_bpp, "qtag": point.qtag, "relpath": s.relpath,
                     "path": str(s.path), "key": key, "metrics": dict(spec.metrics),
                     "part": str(part),
+                    "roi": str(Path(spec.roi_dir) / f"{_stem(s.relpath)}.png") if spec.roi_dir else "",
                     "recon": str(base / "recon" / f"{_stem(s.relpath)}.png") if spec.keep_recon else "",
                 }
             )  # fmt: skip
@@ -308,12 +328,26 @@ def assemble(spec: SweepSpec, samples: Sequence[Sample], point: RatePoint, descr
     return summary
 
 
-def write_curve(spec: SweepSpec, summaries: list[dict[str, Any]]) -> Path:
-    """results/rd/<ds>/<codec>.json: the fixed-quality summaries, sorted by mean bpp."""
-    pts = [s for s in summaries if s["target_bpp"] is None]
-    pts.sort(key=lambda s: (s["mean"]["bpp"] is None, s["mean"]["bpp"] or 0.0))
+def curve_summaries(out_root: str | os.PathLike, dataset: str, codec: str) -> list[dict[str, Any]]:
+    """The fixed-quality rate points of a codec found on disk, sorted by mean bpp.
+
+    The per-point summary.json files are the single source of truth: a learned model's rate
+    points are written by separate `evaluate` stages, so the curve is the union of them.
+    """
+    base = Path(out_root) / dataset / codec
+    pts = []
+    for path in sorted(base.glob("*/summary.json")):
+        s = read_json(path)
+        if isinstance(s, dict) and s.get("target_bpp") is None and isinstance(s.get("mean"), dict):
+            pts.append(s)
+    pts.sort(key=lambda s: (s["mean"].get("bpp") is None, s["mean"].get("bpp") or 0.0, s.get("qtag", "")))
+    return pts
+
+
+def write_curve(spec: SweepSpec, summaries: list[dict[str, Any]] | None = None) -> Path:
+    """results/rd/<ds>/<codec>.json: every fixed-quality summary on disk, sorted by mean bpp."""
     path = Path(spec.out_root) / spec.dataset / f"{spec.codec}.json"
-    write_json(path, pts)
+    write_json(path, curve_summaries(spec.out_root, spec.dataset, spec.codec))
     return path
 
 

@@ -12,6 +12,14 @@ Conventions papers use, and their conversion to λ_ca:
 | mse01 | R + λ·MSE, x in [0,1] (LTCHM: λ ∈ {128..4096}) | λ / 255² |
 | mse255 | R + λ·MSE, x in [0,255] | λ (255² cancels) |
 | msssim | R + λ·(1 − MS-SSIM) (CompressAI's MS-SSIM models) | λ, used with the ms-ssim distortion |
+| shi_penalty | MGSS-Net / DMENet "penalty coefficient" λ ∈ {0.660 … 0.007}, read as R + λ·255²·MSE | λ |
+
+`shi_penalty` (papers part, docs/papers.md): the two papers (same group) print only the λ
+values, not the distortion scale. Read as CompressAI's λ: the low end coincides with
+CompressAI's own values (0.007 ≈ q3's 0.0067, 0.013 = q4's 0.0130, 0.033 ≈ q5's 0.025), so
+the list is CompressAI's λ extended to much higher rates (0.211-0.660 lie far above q8's
+0.18). λ·MSE on [0,1] would give near-zero rates (0.66/255² ≈ 1e-5), λ·MSE on [0,255] is
+this same reading. The rates it gives are measured, not assumed (docs/papers.md).
 
 MS-SSIM-trained runs keep λ as is and set `distortion: ms-ssim`; the conversion table is
 about MSE scale only. Conventions are named in configs/train.yaml next to each λ list.
@@ -24,6 +32,7 @@ CONVENTIONS = {
     "mse01": (1.0 / 255.0**2, "R + λ·MSE, pixels in [0,1]"),
     "mse255": (1.0, "R + λ·MSE, pixels in [0,255]"),
     "msssim": (1.0, "R + λ·(1 − MS-SSIM)"),
+    "shi_penalty": (1.0, "R + λ·255²·MSE, pixels in [0,1] (MGSS-Net/DMENet λ as printed)"),
 }
 
 

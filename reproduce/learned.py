@@ -11,6 +11,12 @@ in a worker process):
   * `pretrained=True`: CompressAI's zoo weights (quality = rate index + 1), online only.
   * `threads` (default 1): torch CPU threads, fixed so encode/decode are deterministic and
     a decode in another process gives bit-identical pixels on the same machine.
+  * `roi_provider` (ROI models only, `model.needs_roi`, e.g. MROI-CFHPM): name of an ROI
+    provider (reproduce.roi: cloud, saliency, full) used when `encode` is called without
+    `roi=`. The ROI is ENCODER side information: MROI-CFHPM adds the ROI-attention output to
+    the input image before g_a (Zhang et al. 2023, Sec. 3.3), so the bitstream carries no
+    mask and `decode` never needs it. `encode(image, roi=mask)` passes a mask explicitly
+    (the engine does so from its `roi_dir`); with neither, encoding an ROI model fails.
 
 Pipeline: uint8 HxWx3 -> float [0,1] -> pad bottom/right to a multiple of
 `model.downsampling` (default 64; replicate padding, which costs fewer bits than zeros) ->
@@ -154,11 +160,36 @@ class LearnedCodec(Codec):
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         return x.to(self.device), ph, pw
 
-    def encode(self, image: np.ndarray) -> bytes:
+    @property
+    def needs_roi(self) -> bool:
+        return bool(getattr(self.model, "needs_roi", False))
+
+    def _roi_tensor(self, image: np.ndarray, roi: np.ndarray | None, ph: int, pw: int) -> torch.Tensor | None:
+        """The Bx1xHxW ROI for an ROI model (padded like the image), None for other models."""
+        if not self.needs_roi:
+            return None
+        from rsicbench.reproduce.roi import RoiError, check_mask, create_roi_provider
+
+        try:
+            if roi is None:
+                name = self.options.get("roi_provider")
+                if not name:
+                    raise CodecError(f"{self.name}: needs an ROI mask (encode(image, roi=...)) or the roi_provider option")
+                roi = create_roi_provider(name)(image, source=f"{self.name} input")
+            m = check_mask(roi, image.shape, f"{self.name} ROI")
+        except RoiError as e:
+            raise CodecError(str(e)) from None
+        t = torch.from_numpy(m.astype(np.float32))[None, None]
+        if ph or pw:
+            t = F.pad(t, (0, pw, 0, ph), mode="replicate")
+        return t.to(self.device)
+
+    def encode(self, image: np.ndarray, roi: np.ndarray | None = None) -> bytes:
         image = self.check_image(image, self.name)
         x, ph, pw = self._to_tensor(image)
+        roi_t = self._roi_tensor(image, roi, ph, pw)
         with torch.no_grad():
-            out = self.model.compress(x)
+            out = self.model.compress(x) if roi_t is None else self.model.compress(x, roi=roi_t)
         strings = [[bytes(s) for s in group] for group in out["strings"]]
         return container.pack(container.Container(
             self.name, self.fingerprint, image.shape[0], image.shape[1], ph, pw,
@@ -187,11 +218,13 @@ class LearnedCodec(Codec):
             raise CodecError(f"{self.name}: decoded {tuple(x_hat.shape[-2:])}, header says {(hp, wp)}")
         return to_uint8(x_hat[..., :c.height, :c.width])
 
-    def estimate_bits(self, image: np.ndarray) -> float:
+    def estimate_bits(self, image: np.ndarray, roi: np.ndarray | None = None) -> float:
         """Bits the entropy model predicts (−Σ log2 likelihoods, eval-mode forward)."""
-        x, _, _ = self._to_tensor(self.check_image(image, self.name))
+        image = self.check_image(image, self.name)
+        x, ph, pw = self._to_tensor(image)
+        roi_t = self._roi_tensor(image, roi, ph, pw)
         with torch.no_grad():
-            out = self.model(x)
+            out = self.model(x) if roi_t is None else self.model(x, roi=roi_t)
         return float(sum((-torch.log2(lk)).sum() for lk in out["likelihoods"].values()))
 
 

@@ -5,7 +5,18 @@ Loss (CompressAI's examples/train.py convention, see lambdas.py):
     D = 255²·MSE(x, x̂) (+ model.extra_loss(x, out))   or  1 − MS-SSIM(x, x̂)  (`distortion`)
     L = R + λ·D
 `model.extra_loss(x, out)` (hook, e.g. DMENet's MDEI term) is added INSIDE the λ-weighted
-distortion; `model.needs_roi` models get an all-ones ROI mask unless the batch supplies one.
+distortion.
+
+ROI models (`model.needs_roi`, e.g. MROI-CFHPM): `train(..., roi_for=f)` with
+f(path, image) -> HxW bool mask (an ROI provider, or a precomputed mask read by path). The
+mask of each training image is computed ONCE at load time and cropped/flipped with exactly
+the same window as the image, so the model receives the provider's mask for each crop.
+Without `roi_for` such a model gets an all-ones mask (a warning says so; the result dict
+records `roi: "all-ones"`).
+Staged models (`set_stage` + `stage_for_step`, e.g. CFHPM's 3-stage schedule, Sec. 4.3):
+the stage is set before every step from (step, steps). best.pt is only written in the
+final stage, because a checkpoint from an earlier stage has a different decoder path and
+the val losses of different stages are not comparable.
 
 Two optimizers as CompressAI: Adam on the network, Adam on the entropy-bottleneck quantiles
 (the `.quantiles` parameters) driven by `model.aux_loss()`. MultiStepLR at fractions of the
@@ -81,29 +92,49 @@ class TrainConfig:
 
 
 # ---------------------------------------------------------------------------- data
-def load_images(paths: Sequence[str], min_side: int, limit: int = 0) -> list[np.ndarray]:
-    """uint8 images (sorted paths); images smaller than a crop are skipped (named in an error if all are)."""
+def load_images(paths: Sequence[str], min_side: int, limit: int = 0, with_paths: bool = False):
+    """uint8 images (sorted paths); images smaller than a crop are skipped (named in an error if all are).
+
+    `with_paths=True` returns (images, their paths) so per-image side data (ROI masks) can follow.
+    """
     paths = sorted(str(p) for p in paths)
     if limit:
         paths = paths[:limit] if len(paths) <= limit else [paths[i] for i in np.linspace(0, len(paths) - 1, limit).astype(int)]
-    imgs = [im for im in (read_rgb(p) for p in paths) if min(im.shape[:2]) >= min_side]
-    if not imgs:
+    kept = [(p, im) for p, im in ((p, read_rgb(p)) for p in paths) if min(im.shape[:2]) >= min_side]
+    if not kept:
         raise ValueError(f"no training image of at least {min_side}x{min_side} among {len(paths)} files "
                          f"(first: {paths[0] if paths else 'none'})")
-    return imgs
+    imgs = [im for _, im in kept]
+    return (imgs, [p for p, _ in kept]) if with_paths else imgs
 
 
-def batch_at(images: list[np.ndarray], step: int, cfg: TrainConfig, rank: int = 0) -> torch.Tensor:
+def load_masks(paths: Sequence[str], images: Sequence[np.ndarray], roi_for) -> list[np.ndarray]:
+    """One HxW bool ROI per image from `roi_for(path, image)`; checked against the image size."""
+    from rsicbench.reproduce.roi import check_mask
+
+    return [check_mask(roi_for(p, im), im.shape, p) for p, im in zip(paths, images)]
+
+
+def batch_at(images: list[np.ndarray], step: int, cfg: TrainConfig, rank: int = 0,
+             masks: list[np.ndarray] | None = None):
+    """The crops of `step`; with `masks`, also Bx1xPxP ROI crops from the SAME windows/flips."""
     rng = np.random.default_rng([cfg.seed, rank, step])
     out = np.empty((cfg.batch, cfg.patch, cfg.patch, 3), np.uint8)
+    rois = np.empty((cfg.batch, 1, cfg.patch, cfg.patch), np.float32)
     for b in range(cfg.batch):
-        im = images[rng.integers(len(images))]
+        i = rng.integers(len(images))
+        im = images[i]
         y = rng.integers(im.shape[0] - cfg.patch + 1)
         x = rng.integers(im.shape[1] - cfg.patch + 1)
         crop = im[y:y + cfg.patch, x:x + cfg.patch]
-        out[b] = crop[:, ::-1] if rng.random() < 0.5 else crop
+        flip = rng.random() < 0.5
+        out[b] = crop[:, ::-1] if flip else crop
+        if masks is not None:
+            m = masks[i][y:y + cfg.patch, x:x + cfg.patch]
+            rois[b, 0] = m[:, ::-1] if flip else m
     # contiguous NCHW: a channels-last view crashed conv backward (torch 2.14 CPU, masked conv)
-    return torch.from_numpy(out).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
+    x_t = torch.from_numpy(out).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
+    return x_t if masks is None else (x_t, torch.from_numpy(rois))
 
 
 def centre_crops(images: list[np.ndarray], size: int) -> torch.Tensor:
@@ -111,7 +142,10 @@ def centre_crops(images: list[np.ndarray], size: int) -> torch.Tensor:
     for im in images:
         y, x = (im.shape[0] - size) // 2, (im.shape[1] - size) // 2
         crops.append(im[y:y + size, x:x + size])
-    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
+    a = np.stack(crops)
+    if a.ndim == 3:  # HxW masks -> Nx1xSxS
+        return torch.from_numpy(a[:, None].astype(np.float32))
+    return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
 
 
 # ---------------------------------------------------------------------------- loss
@@ -142,10 +176,20 @@ def _unwrap(model):
     return model.module if hasattr(model, "module") else model
 
 
-def _forward(model, x):
+def _forward(model, x, roi: torch.Tensor | None = None):
     if getattr(_unwrap(model), "needs_roi", False):
-        return model(x, roi=torch.ones_like(x[:, :1]))
+        return model(x, roi=torch.ones_like(x[:, :1]) if roi is None else roi)
     return model(x)
+
+
+def _apply_stage(model, step: int, total: int) -> int | None:
+    """Set a staged model's training stage for `step`; returns the stage (None: not staged)."""
+    net = _unwrap(model)
+    if not (hasattr(net, "set_stage") and hasattr(net, "stage_for_step")):
+        return None
+    stage = int(net.stage_for_step(step, total))
+    net.set_stage(stage)
+    return stage
 
 
 def split_parameters(model) -> tuple[list, list]:
@@ -197,13 +241,15 @@ def _write_log(path: Path, rows: list[list[Any]]) -> None:
 
 # ---------------------------------------------------------------------------- main loop
 @torch.no_grad()
-def validate(model, val: torch.Tensor, cfg: TrainConfig, device: str) -> dict[str, float]:
+def validate(model, val: torch.Tensor, cfg: TrainConfig, device: str,
+             val_roi: torch.Tensor | None = None) -> dict[str, float]:
     net = _unwrap(model)
     net.eval()
     tot = {"loss": 0.0, "bpp": 0.0, "mse": 0.0}
     for i in range(val.size(0)):
         x = val[i:i + 1].to(device)
-        r = rd_loss(net, x, _forward(net, x), cfg.lam, cfg.distortion)
+        roi = None if val_roi is None else val_roi[i:i + 1].to(device)
+        r = rd_loss(net, x, _forward(net, x, roi), cfg.lam, cfg.distortion)
         for k in tot:
             tot[k] += float(r[k]) / val.size(0)
     net.train()
@@ -212,7 +258,7 @@ def validate(model, val: torch.Tensor, cfg: TrainConfig, device: str) -> dict[st
 
 
 def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str], out_dir: Path,
-          progress: bool = True) -> dict:
+          progress: bool = True, roi_for=None) -> dict:
     from tqdm import tqdm
 
     from rsicbench.config import pick_device, seed_everything
@@ -230,10 +276,25 @@ def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str]
             torch.cuda.set_device(device)
     seed_everything(cfg.seed, cfg.threads)
     out_dir = Path(out_dir)
-    images = load_images(train_paths, cfg.patch, cfg.max_train_images)
-    val = centre_crops(load_images(val_paths, cfg.val_patch, cfg.val_images), cfg.val_patch)
+    images, kept = load_images(train_paths, cfg.patch, cfg.max_train_images, with_paths=True)
+    val_imgs, val_kept = load_images(val_paths, cfg.val_patch, cfg.val_images, with_paths=True)
+    val = centre_crops(val_imgs, cfg.val_patch)
 
     model = create_model(cfg.model, **cfg.arch).to(device)
+    masks = val_roi = None
+    roi_source = None
+    if getattr(model, "needs_roi", False):
+        if roi_for is None:
+            import warnings
+
+            warnings.warn(f"{cfg.model} needs an ROI mask but no ROI provider was given: training with all-ones masks",
+                          RuntimeWarning, stacklevel=2)
+            roi_source = "all-ones"
+        else:
+            masks = load_masks(kept, images, roi_for)
+            val_roi = centre_crops(load_masks(val_kept, val_imgs, roi_for), cfg.val_patch)
+            roi_source = "provider"
+    final_stage = _apply_stage(model, max(cfg.steps - 1, 0), cfg.steps)
     main_p, aux_p = split_parameters(model)
     opt = torch.optim.Adam(main_p, lr=cfg.lr)
     aux_opt = torch.optim.Adam(aux_p, lr=cfg.aux_lr)
@@ -261,11 +322,15 @@ def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str]
     t0 = time.perf_counter()
     bar = tqdm(total=cfg.steps, initial=step, desc=f"train {cfg.model}", disable=not progress)
     while step < cfg.steps:
-        x = batch_at(images, step, cfg, rank).to(device)
+        stage = _apply_stage(model, step, cfg.steps)
+        if masks is None:
+            x, roi = batch_at(images, step, cfg, rank).to(device), None
+        else:
+            x, roi = (t.to(device) for t in batch_at(images, step, cfg, rank, masks))
         torch.manual_seed(cfg.seed * 1_000_003 + step)
         opt.zero_grad(set_to_none=True)
         aux_opt.zero_grad(set_to_none=True)
-        r = rd_loss(model, x, _forward(model, x), cfg.lam, cfg.distortion)
+        r = rd_loss(model, x, _forward(model, x, roi), cfg.lam, cfg.distortion)
         r["loss"].backward()
         if cfg.clip > 0:
             torch.nn.utils.clip_grad_norm_(main_p, cfg.clip)
@@ -279,8 +344,8 @@ def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str]
         row = {"step": step, "loss": r["loss"].item(), "bpp": r["bpp"].item(), "mse": r["mse"].item(),
                "aux": aux.item(), "lr": opt.param_groups[0]["lr"]}
         if rank == 0 and (step % cfg.val_every == 0 or step == cfg.steps):
-            row.update(validate(model, val, cfg, device))
-            if row["val_loss"] < best:
+            row.update(validate(model, val, cfg, device, val_roi))
+            if row["val_loss"] < best and stage == final_stage:
                 best = row["val_loss"]
                 save_checkpoint(out_dir / "best.pt", _state(model, opt, aux_opt, sched, cfg, step, best, True))
             row["seconds"] = time.perf_counter() - t0
@@ -293,5 +358,10 @@ def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str]
         import torch.distributed as dist
 
         dist.destroy_process_group()
-    return {"steps": step, "resumed_from": resumed_from, "best_val_loss": best,
-            "seconds": time.perf_counter() - t0, "device": device}
+    out = {"steps": step, "resumed_from": resumed_from, "best_val_loss": best,
+           "seconds": time.perf_counter() - t0, "device": device}
+    if roi_source:
+        out["roi"] = roi_source
+    if final_stage is not None:
+        out["final_stage"] = final_stage
+    return out

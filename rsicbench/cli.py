@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("rsicbench.reproduce.cli_evaluate", "evaluate a learned codec checkpoint"),
     "complexity": ("rsicbench.reproduce.cli_complexity", "params, FLOPs, timing, memory"),
     "fidelity": ("rsicbench.reproduce.cli_fidelity", "params/FLOPs of paper models vs the papers' tables"),
+    "ablation": ("rsicbench.reproduce.cli_ablation", "per-paper ablation tables: BD vs each paper's baseline variant"),
     "roi": ("rsicbench.reproduce.cli_roi", "ROI masks, cloud-detector validation, AGDL train/RD"),
     "classify": ("rsicbench.downstream.cli", "scene classifier: train, evaluate on reconstructions"),
     "report": ("rsicbench.reports.cli", "build the self-contained HTML report"),

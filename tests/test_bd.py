@@ -8,7 +8,7 @@ import bjontegaard
 import numpy as np
 import pytest
 
-from rsicbench.metrics.bd import bd_delta, bd_psnr, bd_rate, bootstrap_bd
+from rsicbench.metrics.bd import bd_delta, bd_psnr, bd_rate, bd_table, bootstrap_bd
 
 RATES = np.array([0.12, 0.25, 0.5, 0.9, 1.6])
 PSNR = np.array([27.1, 29.8, 32.6, 35.0, 37.9])
@@ -130,3 +130,14 @@ def test_bootstrap_counts_failures_and_checks_shapes(rng):
         bootstrap_bd(a, {"bpp": a["bpp"][:, :3], "psnr": a["psnr"][:, :3]}, "psnr")
     with pytest.raises(KeyError, match="lpips"):
         bootstrap_bd(a, t, "lpips")
+
+
+def test_bd_table_over_metrics():
+    lp = np.array([0.40, 0.30, 0.21, 0.14, 0.09])
+    anchor = [{"bpp": r, "psnr": q, "lpips": l} for r, q, l in zip(RATES, PSNR, lp)]
+    test = [{"bpp": r * 0.75, "psnr": q, "lpips": l} for r, q, l in zip(RATES, PSNR, lp)]
+    test[-1]["psnr"] = math.inf  # a lossless point is capped at 100 dB, not a crash
+    t = bd_table(anchor, test)
+    assert set(t) == {"bd_rate_psnr", "bd_psnr", "bd_rate_lpips", "bd_lpips"}
+    assert t["bd_rate_lpips"]["value"] == pytest.approx(-25.0, abs=1e-9) and t["bd_rate_lpips"]["valid"]
+    assert math.isfinite(t["bd_rate_psnr"]["value"])

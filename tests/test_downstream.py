@@ -149,29 +149,45 @@ def _make_dataset(root: Path, per_split: dict[str, int]) -> dict[str, list[data.
     return splits
 
 
-@pytest.fixture
-def fixture_data(tmp_path, monkeypatch):
-    splits = _make_dataset(tmp_path / "ds", {"train": 3, "val": 2, "test": 2})
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny training run (2 epochs, frozen backbone) shared by the tests below."""
+    tmp = tmp_path_factory.mktemp("downstream")
+    splits = _make_dataset(tmp / "ds", {"train": 3, "val": 2, "test": 2})
 
     def fake_load(ds, split, seed=0, source="auto"):
         return list(splits[split]), "fixture"
 
-    monkeypatch.setattr(train, "load_items", fake_load)
-    monkeypatch.setattr(evaluate, "load_items", fake_load)
     cfg = {
         "dataset": "fx", "backbone": "efficientnet_lite0", "pretrained": True, "input_size": 64, "batch_size": 4,
         "epochs": 2, "warmup_epochs": 0.5, "lr": 1e-4, "head_lr_mult": 10, "weight_decay": 0.0,
         "rotation_deg": 30, "freeze": ["conv_stem", "bn1", "blocks"], "train_split": "train", "val_split": "val",
         "test_split": "test", "per_class": None, "seed": 0, "threads": 2, "drop_path": 0.1, "eval_batch": 8,
-        "out_dir": str(tmp_path / "classifier"), "rd_dir": str(tmp_path / "rd"),
-        "results_dir": str(tmp_path / "downstream"), "anchor": "jpeg2000", "target_bpps": [0.7, 0.81],
+        "out_dir": str(tmp / "classifier"), "rd_dir": str(tmp / "rd"),
+        "results_dir": str(tmp / "downstream"), "anchor": "jpeg2000", "target_bpps": [0.7, 0.81],
     }  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train, "load_items", fake_load)
+        info = train.train(cfg, log=lambda *_: None)
+        before = (tmp / "classifier" / "fx" / "best.pt").read_bytes()
+        info2 = train.train(cfg, log=lambda *_: None)  # resumes after the last epoch: nothing to do
+    return cfg, splits, tmp, info, info2, before
+
+
+@pytest.fixture
+def fixture_data(trained, monkeypatch, tmp_path):
+    cfg, splits, tmp = dict(trained[0]), trained[1], trained[2]
+
+    def fake_load(ds, split, seed=0, source="auto"):
+        return list(splits[split]), "fixture"
+
+    monkeypatch.setattr(evaluate, "load_items", fake_load)
+    cfg["rd_dir"], cfg["results_dir"] = str(tmp_path / "rd"), str(tmp_path / "downstream")
     return cfg, splits, tmp_path
 
 
-def test_tiny_training_run_and_resume(fixture_data):
-    cfg, splits, tmp = fixture_data
-    info = train.train(cfg, log=lambda *_: None)
+def test_tiny_training_run_and_resume(trained):
+    cfg, splits, tmp, info, info2, before = trained
     out = tmp / "classifier" / "fx"
     log = (out / "log.csv").read_text().splitlines()
     assert len(log) == 3
@@ -181,9 +197,6 @@ def test_tiny_training_run_and_resume(fixture_data):
     clean = json.loads((out / "clean_test.json").read_text())
     assert np.asarray(clean["confusion"]).sum() == len(splits["test"]) == clean["n_images"]
     assert info["clean_test_oa"] == clean["oa"]
-    # a rerun resumes after the last epoch: no new epoch, same best checkpoint
-    before = (out / "best.pt").read_bytes()
-    info2 = train.train(cfg, log=lambda *_: None)
     assert (out / "best.pt").read_bytes() == before
     assert info2["best_val_oa"] == info["best_val_oa"]
 
@@ -206,8 +219,6 @@ def _write_point(rd: Path, codec: str, qtag: str, test: list[data.Item], bpp: fl
 
 def test_evaluation_outputs_on_fixture(fixture_data):
     cfg, splits, tmp = fixture_data
-    cfg["epochs"] = 1
-    train.train(cfg, log=lambda *_: None)
     rng = np.random.default_rng(3)
     rd = tmp / "rd"
     for q, (bpp, noise) in enumerate([(0.3, 40), (0.6, 20), (1.2, 5)]):
@@ -239,8 +250,6 @@ def test_evaluation_outputs_on_fixture(fixture_data):
 
 def test_evaluation_refuses_non_test_images(fixture_data):
     cfg, splits, tmp = fixture_data
-    cfg["epochs"] = 1
-    train.train(cfg, log=lambda *_: None)
     _write_point(tmp / "rd", "jpeg", "q50", splits["train"][:2], 0.5, 5, np.random.default_rng(0))
     with pytest.raises(ValueError, match="not in the test split"):
         evaluate.evaluate_all(cfg, log=lambda *_: None)

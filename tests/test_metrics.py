@@ -177,6 +177,9 @@ def test_batch_matches_single_and_keeps_order(rng, suite_no_lpips):
             else:
                 assert b[k] == pytest.approx(single[k], rel=1e-6), k
     assert math.isnan(batch[0]["lpips"])  # switched off -> nan, key still present
+    small_batches = MetricSuite(lpips=False, batch_size=1).compute_batch(refs, recs, masks)
+    for b, c in zip(batch, small_batches):
+        assert all(b[k] == pytest.approx(c[k], rel=1e-6, nan_ok=True) for k in METRIC_KEYS)
     with pytest.raises(MetricInputError, match="pair 1"):
         suite_no_lpips.compute_batch(refs, [recs[0], recs[0], recs[2]])
 

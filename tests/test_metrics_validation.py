@@ -93,7 +93,7 @@ def test_msssim_odd_and_small_sizes(pairs):
 
     from rsicbench.metrics import msssim
 
-    ref, rec = pairs[("forest", 30)]
+    ref, rec = pairs[("forest", 40)]
     r, d = ref[:201, :177], rec[:201, :177]
     got = msssim.ms_ssim(_t(r), _t(d)).item()
     assert got == pytest.approx(ms_ssim(_t(r), _t(d), data_range=255).item(), rel=REL)
@@ -106,7 +106,11 @@ def test_msssim_odd_and_small_sizes(pairs):
 def test_lpips_vs_lpips_package(pairs, values, shared):
     import lpips
 
-    ref_model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
+    import warnings
+
+    with warnings.catch_warnings():  # torchvision's `pretrained=` deprecation notes
+        warnings.simplefilter("ignore", UserWarning)
+        ref_model = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False)
     state = torch.load(shared / "weights" / lpips_alex.FEATURES_FILE, map_location="cpu", weights_only=True)
     for idx, sl in lpips_alex._SLICE_OF.items():
         conv = getattr(getattr(ref_model.net, f"slice{sl}"), str(idx))
@@ -127,12 +131,14 @@ def test_vifp_vs_piq(pairs, values):
     import piq
 
     worst = 0.0
-    for k, (ref, rec) in pairs.items():
-        want = piq.vif_p(_t(rec).double(), _t(ref).double(), data_range=255.0).item()  # (distorted, reference)
-        assert values[k]["vifp"] == pytest.approx(want, rel=1e-9), k
-        worst = max(worst, abs(values[k]["vifp"] - want) / want)
-        want32 = piq.vif_p(_t(rec), _t(ref), data_range=255.0).item()
-        assert values[k]["vifp"] == pytest.approx(want32, rel=5e-4), k
+    for k, (ref, rec) in sorted(pairs.items()):
+        if k[0] == CLASSES[0]:  # piq in float64 is slow (17x17 2-D conv): one class
+            want = piq.vif_p(_t(rec).double(), _t(ref).double(), data_range=255.0).item()  # (distorted, reference)
+            assert values[k]["vifp"] == pytest.approx(want, rel=1e-9), k
+            worst = max(worst, abs(values[k]["vifp"] - want) / want)
+        else:
+            want32 = piq.vif_p(_t(rec), _t(ref), data_range=255.0).item()
+            assert values[k]["vifp"] == pytest.approx(want32, rel=5e-4), k
     print(f"VIFp worst relative difference vs piq float64: {worst:.2e}")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -78,12 +80,34 @@ def test_cloud_detector_on_38cloud(shared):
     assert abs(s["true_fraction"] - 0.307) < 0.01
 
 
-def test_cli_validate(tmp_path, shared):
+def test_cli_validate_reads_data_dir(tmp_path, smooth_image):
+    """The stage reads data/ (a generated samples folder here): IoU vs the true mask."""
+    from rsicbench.fsutil import read_json
+    from rsicbench.imageio import write_png
+    from rsicbench.reproduce import cli_roi
+
+    root = tmp_path / "data" / "samples"
+    img = smooth_image.copy()
+    img[:20] = 250  # a bright white band: cloud for the 8-bit detector path
+    write_png(root / "images" / "38cloud" / "p.png", img)
+    truth = np.zeros(img.shape[:2], bool)
+    truth[:20] = True
+    roi.write_mask(root / "aux" / "masks" / "38cloud" / "p.png", truth)
+    (root / "manifest.tsv").write_text("relpath\tclass\tmask\n38cloud/p.png\t\taux/masks/38cloud/p.png\n")
+    out = tmp_path / "v.json"
+    assert cli_roi.main(["validate", "--data-dir", str(tmp_path / "data"), "--out", str(out)]) == 0
+    s = read_json(out)["38cloud"]["38cloud/p.png"]["rgb8_truecolor"]
+    assert s["recall"] == 1.0 and 0.0 < s["iou"] <= 1.0
+    assert cli_roi.main(["validate", "--data-dir", str(tmp_path / "nodata"), "--out", str(out)]) == 1
+
+
+def test_cli_validate_raw_bands(tmp_path, shared):
     from rsicbench.fsutil import read_json
     from rsicbench.reproduce import cli_roi
 
-    if not (shared / "datasets" / "samples" / "38cloud").is_dir():
-        pytest.skip("38-Cloud sample absent")
+    patch = shared / "datasets" / "samples" / "38cloud"
+    if not patch.is_dir() or not (Path("data") / "samples" / "manifest.tsv").is_file():
+        pytest.skip("38-Cloud sample or data/samples absent")
     out = tmp_path / "v.json"
-    assert cli_roi.main(["validate", "--out", str(out), "--landsat", str(tmp_path / "none")]) == 0
-    assert read_json(out)["38cloud"]["rgb_nir"]["iou"] > 0.85
+    assert cli_roi.main(["validate", "--out", str(out), "--patch", str(patch)]) == 0
+    assert read_json(out)["38cloud_raw_bands"]["rgb_nir"]["iou"] > 0.85

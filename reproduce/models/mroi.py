@@ -180,7 +180,9 @@ class CFHPM(CompressionModel):
         self.est_z1 = EstimationSubnet(hyper_channels, hyper_channels)
         self.aggregate = InformationAggregation(N, M)  # stage 3
         self.entropy_bottleneck = EntropyBottleneck(hyper_channels)  # z2 (stages 2-3)
-        self.entropy_bottleneck_z1 = EntropyBottleneck(hyper_channels)  # z1 in stage 1 only
+        # z1 in stage 1 only; NOT named entropy_bottleneck_*: CompressionModel.load_state_dict
+        # rewrites every key starting with 'entropy_bottleneck' and breaks on such a name
+        self.z1_entropy_bottleneck = EntropyBottleneck(hyper_channels)
         self.gaussian_z1 = GaussianConditional(None)
         self.gaussian_y = GaussianConditional(None)
         self.set_stage(stage)
@@ -246,7 +248,7 @@ class CFHPM(CompressionModel):
         y = self.g_a(self._prepare(x_in, roi))
         z1 = self.h_a1(y)
         if self.stage == 1:
-            z1_hat, z1_lik = self.entropy_bottleneck_z1(z1)
+            z1_hat, z1_lik = self.z1_entropy_bottleneck(z1)
             likelihoods = {"y": None, "z1": z1_lik}
         else:
             z2 = self.h_a2(z1)
@@ -270,8 +272,8 @@ class CFHPM(CompressionModel):
         y = self.g_a(self._prepare(x_in, roi))
         z1 = self.h_a1(y)
         if self.stage == 1:
-            z1_strings = self.entropy_bottleneck_z1.compress(z1)
-            z1_hat = self.entropy_bottleneck_z1.decompress(z1_strings, z1.shape[-2:])
+            z1_strings = self.z1_entropy_bottleneck.compress(z1)
+            z1_hat = self.z1_entropy_bottleneck.decompress(z1_strings, z1.shape[-2:])
             strings = [z1_strings]
             shape = z1.shape[-2:]
         else:
@@ -291,7 +293,7 @@ class CFHPM(CompressionModel):
 
     def decompress(self, strings: list, shape) -> dict:
         if self.stage == 1:
-            z1_hat = self.entropy_bottleneck_z1.decompress(strings[0], shape)
+            z1_hat = self.z1_entropy_bottleneck.decompress(strings[0], shape)
         else:
             z2_hat = self.entropy_bottleneck.decompress(strings[0], shape)
             mu1, s1 = self.est_z1(self.h_s2(z2_hat))

@@ -8,51 +8,126 @@ update()). Optional hooks the training loop and the codec adapter honour:
   * `model.needs_roi = True`: forward/compress also take `roi` (Bx1xHxW float mask in {0,1}).
   * `model.downsampling`: the factor input sizes are padded to (default 64).
 Variants (ablations) are keyword arguments of the builder, never copied classes.
+
+Lazy loading: `MODEL_MODULES` maps every model name to the module that registers it, so
+`create_model("bmshj2018-hyperprior")` imports only `baselines` and `list_models()` imports
+no model module at all. A model module registers its builders with `@register_model(name)`
+at import time; adding a model = one `register_model` line in its module + one line in
+`MODEL_MODULES` (tests/test_registry.py fails when the table and the modules disagree).
+A name missing from the table still works: `create_model` then imports every module.
+Paper ablation variants (`<family>-<variant>`) are rows of configs/papers.yaml; their table
+entries are read from that YAML (no model import) and point to models/variants.py.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from typing import Any, Callable
 
+_PKG = "rsicbench.reproduce.models."
+
+#: model name -> module (relative to rsicbench.reproduce.models) whose import registers it
+MODEL_MODULES: dict[str, str] = {
+    "bmshj2018-factorized": "baselines",
+    "bmshj2018-factorized-relu": "baselines",
+    "bmshj2018-hyperprior": "baselines",
+    "mbt2018-mean": "baselines",
+    "mbt2018": "baselines",
+    "cheng2020-anchor": "baselines",
+    "cheng2020-attn": "baselines",
+    "cheng2020-gmm": "baselines",
+    "ltchm": "ltchm",
+    "mgss": "mgss",
+    "mgss_factorized": "mgss",
+    "dmenet": "dmenet",
+    "cfhpm": "mroi",
+    "mroi-cfhpm": "mroi",
+}
+
+
+
+def _paper_variant_names() -> list[str]:
+    """`<family>-<variant>` for every row of configs/papers.yaml `common.variants` (YAML only,
+    no model import); models/variants.py registers them (papers part)."""
+    import yaml
+
+    from rsicbench.paths import project_root
+
+    path = project_root() / "configs" / "papers.yaml"
+    if not path.is_file():
+        return []
+    table = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("common") or {}).get("variants") or {}
+    return [f"{fam}-{var}" for fam, rows in table.items() for var in (rows or {})]
+
+
+MODEL_MODULES.update({name: "variants" for name in _paper_variant_names()})
+
 _MODELS: dict[str, Callable[..., Any]] = {}
-_MODULES = (
-    "rsicbench.reproduce.models.baselines",
-    "rsicbench.reproduce.models.ltchm",
-    "rsicbench.reproduce.models.mgss",
-    "rsicbench.reproduce.models.dmenet",
-    "rsicbench.reproduce.models.mroi",
-)
+_ORIGIN: dict[str, str] = {}  # name -> module that called register_model (checked by the tests)
+
+
+def model_modules() -> list[str]:
+    """Full names of the model modules, sorted."""
+    return sorted({_PKG + m for m in MODEL_MODULES.values()})
 
 
 def register_model(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    # the caller is the registering module's top level (decorator or call form)
+    origin = sys._getframe(1).f_globals.get("__name__", "?")
+
     def deco(builder: Callable[..., Any]) -> Callable[..., Any]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
         _MODELS[name] = builder
+        _ORIGIN[name] = origin
         return builder
 
     return deco
 
 
-def _load() -> None:
-    for mod in _MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:  # a real missing dependency, not a part not built yet
-                raise
+def registered_by() -> dict[str, str]:
+    """name -> registering module, for the models imported so far."""
+    return dict(_ORIGIN)
+
+
+def _import(mod: str) -> bool:
+    """Import one model module; False if the module itself does not exist (part not built yet)."""
+    try:
+        importlib.import_module(mod)
+    except ModuleNotFoundError as e:
+        if e.name != mod:  # a real missing dependency, not a missing part
+            raise
+        return False
+    return True
+
+
+def load_all() -> None:
+    """Import every model module (slow path: only for names missing from MODEL_MODULES)."""
+    for mod in model_modules():
+        _import(mod)
+
+
+def _available(mod: str) -> bool:
+    return mod in sys.modules or importlib.util.find_spec(mod) is not None
 
 
 def list_models() -> list[str]:
-    _load()
-    return sorted(_MODELS)
+    """Every model name: the table (modules that exist) plus anything registered elsewhere."""
+    names = {n for n, m in MODEL_MODULES.items() if _available(_PKG + m)}
+    return sorted(names | set(_MODELS))
 
 
 def create_model(name: str, **cfg: Any):
-    _load()
+    if name not in _MODELS:
+        mod = MODEL_MODULES.get(name)
+        if mod is not None:
+            _import(_PKG + mod)
+        if name not in _MODELS:
+            load_all()
     try:
         builder = _MODELS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(_MODELS))}") from None
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}") from None
     return builder(**cfg)

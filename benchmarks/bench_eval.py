@@ -1,0 +1,198 @@
+"""Evaluation throughput: our learned evaluation vs compressai.utils.eval_model, same checkpoint.
+
+Both sides, same process, same torch thread count, same checkpoint file, same images:
+  * reference: what `python -m compressai.utils.eval_model checkpoint <dir> -a <arch> -p <ckpt>`
+    does with real entropy coding (`entropy_estimation=False`): load the state dict,
+    `<arch>.from_state_dict` + `update(force=True)` (its `load_checkpoint`, re-done here only
+    to read the file with weights_only=True), then `eval_model(...)`: per image PIL read,
+    zero-pad to 64, compress, decompress, PSNR-RGB and MS-SSIM-RGB (pytorch_msssim).
+    Its bpp counts the first string of each latent (len(s[0])) - the byte count of a
+    batch-of-one bitstream, no header.
+  * ours: `reproduce.engine.run_sweep` of the learned codec adapter, workers=1, i.e. the
+    `rsicbench evaluate` path: build the codec (load, update(force=True), weights
+    fingerprint), per image read_rgb, replicate-pad, compress, pack the container (header +
+    CRC32), unpack and check it, decompress, crop, the FULL metric set of
+    rsicbench.metrics.MetricSuite (PSNR, band PSNR, MS-SSIM (+dB), LPIPS-Alex, VIFp), write
+    the lossless PNG reconstruction and the resume record, then per_image.csv, summary.json
+    and the RD curve. Each repetition writes into a fresh folder (nothing is skipped).
+One warm-up round per side is not timed (LPIPS weights, allocator). Rounds alternate which
+side goes first; throughput = images / median round time; ratio = ours / reference
+(images/s, goal >= 1.0 with the full metric set). A second, diagnostic phase repeats this
+with ours computing only PSNR (+band) and MS-SSIM, the reference's metric set, to separate
+the cost of the pipeline from the cost of the extra metrics (LPIPS, VIFp).
+
+Checkpoint: --checkpoint (ours or CompressAI format), else results/train/<model>/r1/best.pt
+if it exists, else a seeded UNTRAINED model at --N/--M saved in CompressAI format (same
+compute per image; its bitstreams are larger than a trained model's).
+
+    python benchmarks/bench_eval.py              # 8 UC Merced test images, hyperprior N=128 M=192
+    python benchmarks/bench_eval.py --quick      # 4 images, N=32 M=48
+writes results/bench/eval.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+
+def test_images(n: int) -> tuple[list[Path], str]:
+    from rsicbench.paths import project_root, shared_path
+
+    split = project_root() / "data" / "ucmerced" / "splits" / "test.txt"
+    if split.is_file():
+        from rsicbench.datasets import load_split
+
+        paths, source = [Path(s.path) for s in load_split("ucmerced", "test")], "data/ucmerced test split"
+    else:
+        root = shared_path("datasets", "ucmerced")
+        if root is None:
+            raise SystemExit("bench_eval: no UC Merced images (data/ucmerced or ../shared/datasets/ucmerced)")
+        paths, source = sorted(root.glob("*/*.webp")), str(root)
+    step = max(1, len(paths) // n)
+    return paths[::step][:n], source
+
+
+def make_checkpoint(a, tmp: Path) -> tuple[Path, str]:
+    if a.checkpoint:
+        return Path(a.checkpoint), "given"
+    from rsicbench.reproduce.learned import run_dir
+
+    trained = run_dir(a.model, "r1") / "best.pt"
+    if trained.is_file():
+        return trained, "trained (results/train)"
+    from rsicbench.reproduce.models.registry import create_model
+
+    torch.manual_seed(0)
+    net = create_model(a.model, N=a.N, M=a.M)
+    net.update(force=True)
+    path = tmp / "untrained.pth.tar"
+    torch.save({"state_dict": net.state_dict()}, path)
+    return path, f"untrained seeded N={a.N} M={a.M} (no trained checkpoint found)"
+
+
+def state_dict_of(path: Path) -> dict:
+    obj = torch.load(path, map_location="cpu", weights_only=True)
+    if "model" in obj and "model_name" in obj:  # ours
+        return obj["model"]
+    for key in ("network", "state_dict", "model_state_dict"):  # as compressai's load_checkpoint
+        if key in obj:
+            return obj[key]
+    return obj
+
+
+def run_reference(arch: str, ckpt: Path, files: list[Path], root: Path, threads: int) -> tuple[float, dict]:
+    from compressai.utils.eval_model.__main__ import eval_model
+    from compressai.zoo.image import model_architectures as architectures  # what eval_model uses
+
+    torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    net = architectures[arch].from_state_dict(state_dict_of(ckpt))
+    net.update(force=True)
+    net = net.eval()
+    metrics = eval_model(net, Path(root), Path(root), files, entropy_estimation=False,
+                         architecture=arch, half=False, per_image=False)
+    return time.perf_counter() - t0, dict(metrics)
+
+
+FULL = {"device": "cpu", "lpips": True}  # the metric set of configs/train.yaml `eval.metrics`
+SAME_AS_REFERENCE = {"device": "cpu", "lpips": False, "vifp": False}  # PSNR (+band) and MS-SSIM
+
+
+def run_ours(model: str, ckpt: Path, files: list[Path], root: Path, out: Path, threads: int,
+             metrics: dict) -> tuple[float, dict]:
+    from rsicbench.reproduce import engine
+
+    samples = [engine.Sample(str(p), str(p.relative_to(root)) if p.is_relative_to(root) else p.name) for p in files]
+    spec = engine.SweepSpec(codec=model, dataset="bench", split="test", points=[engine.RatePoint(quality=1)],
+                            out_root=out, options={"checkpoint": str(ckpt), "threads": threads},
+                            metrics=dict(metrics), workers=1, threads=threads)
+    t0 = time.perf_counter()
+    res = engine.run_sweep(spec, samples)
+    dt = time.perf_counter() - t0
+    if res.failed:
+        raise SystemExit(f"bench_eval: our evaluation failed on {res.failed[:3]}")
+    return dt, res.summaries[0]["mean"]
+
+
+def phase(name: str, metrics: dict, a, ckpt: Path, files: list[Path], root: Path, tmp: Path) -> dict:
+    """Warm-up round + `a.rounds` interleaved rounds of ours (with `metrics`) vs the reference."""
+    times: dict[str, list[float]] = {"ours": [], "ref": []}
+    values: dict[str, dict] = {}
+    for rnd in range(a.rounds + 1):  # round 0: warm-up, not timed (the engine caches one MetricSuite)
+        for side in (("ours", "ref") if rnd % 2 == 0 else ("ref", "ours")):
+            if side == "ours":
+                dt, values[side] = run_ours(a.model, ckpt, files, root, tmp / f"{name}{rnd}", a.threads, metrics)
+            else:
+                dt, values[side] = run_reference(a.model, ckpt, files, root, a.threads)
+            if rnd:
+                times[side].append(dt)
+            print(f"{name} round {rnd}{' (warm-up)' if rnd == 0 else ''} {side}: {dt:.2f} s", file=sys.stderr)
+    n = len(files)
+    ips = {k: n / statistics.median(v) for k, v in times.items()}
+    return {"ours_metrics": metrics, "ours_round_s": times["ours"], "reference_round_s": times["ref"],
+            "ours_images_per_s": ips["ours"], "reference_images_per_s": ips["ref"],
+            "ratio_ours_over_reference": ips["ours"] / ips["ref"],
+            "ours_mean": {k: values["ours"].get(k) for k in ("bpp", "psnr", "msssim", "lpips", "vifp")},
+            "reference_mean": {k: values["ref"].get(k) for k in ("bpp", "psnr-rgb", "ms-ssim-rgb")}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="bmshj2018-hyperprior")
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--N", type=int, default=128)
+    ap.add_argument("--M", type=int, default=192)
+    ap.add_argument("--images", type=int, help="default 8 (--quick: 4)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-same-metrics", action="store_true",
+                    help="skip the diagnostic phase where ours computes only PSNR + MS-SSIM")
+    ap.add_argument("--quick", action="store_true", help="4 images, N=32 M=48")
+    ap.add_argument("--out", default="results/bench/eval.json")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.N, a.M = 32, 48
+    a.images = a.images or (4 if a.quick else 8)
+    os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
+    from rsicbench.fsutil import write_json
+
+    files, source = test_images(a.images)
+    root = Path(os.path.commonpath([str(p.parent) for p in files]))
+    with tempfile.TemporaryDirectory(prefix="bench_eval_") as tmp:
+        ckpt, ckpt_kind = make_checkpoint(a, Path(tmp))
+        full = phase("full", FULL, a, ckpt, files, root, Path(tmp))
+        same = None if a.no_same_metrics else phase("same", SAME_AS_REFERENCE, a, ckpt, files, root, Path(tmp))
+    ratio = full["ratio_ours_over_reference"]
+    result = {
+        "benchmark": "learned evaluation throughput: engine + codec adapter + MetricSuite vs compressai eval_model",
+        "command": "python benchmarks/bench_eval.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "model": a.model, "checkpoint": ckpt_kind, "images": f"{len(files)} images from {source}",
+        "image_files": [str(p.relative_to(root)) for p in files], "threads": a.threads, "rounds": a.rounds,
+        "full_metric_set": full, "same_metrics_as_reference": same,
+        "ratio_ours_over_reference": ratio, "goal": "ratio (full metric set) >= 1.0", "goal_met": ratio >= 1.0,
+        "ours_computes": "real coding + container; psnr, psnr_band, msssim, msssim_db, lpips (alex), vifp; "
+                         "writes recon PNG, parts, per_image.csv, summary.json, RD curve",
+        "reference_computes": "real coding (entropy_estimation=False); psnr-rgb, ms-ssim-rgb; no files",
+        "load_average": list(os.getloadavg()), "cpu_count": os.cpu_count(),
+        "torch": torch.__version__, "python": platform.python_version(),
+    }
+    write_json(Path(a.out), result)
+    for label, ph in (("full metric set", full), ("PSNR+MS-SSIM only", same)):
+        if ph:
+            print(f"{label}: images/s ours {ph['ours_images_per_s']:.3f}, reference "
+                  f"{ph['reference_images_per_s']:.3f}, ratio {ph['ratio_ours_over_reference']:.3f}")
+    print(f"goal ratio >= 1.0 (full metric set): {'met' if ratio >= 1.0 else 'MISSED'} -> {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

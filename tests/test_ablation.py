@@ -1,0 +1,162 @@
+"""Paper variants in the pipeline: config -> model mapping, λ conventions, ablation table."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import yaml
+
+from rsicbench.config import settings
+from rsicbench.paths import project_root
+from rsicbench.reproduce.ablation import ablation_table
+from rsicbench.reproduce.lambdas import to_compressai
+from rsicbench.reproduce.models.registry import create_model, list_models
+from rsicbench.reproduce.models.variants import merge_kwargs, variant_kwargs
+
+SMALL = {"ltchm": dict(N=16, ep_hidden=32), "mgss": dict(N=16, M=16), "mgss_factorized": dict(N=16, M=16),
+         "dmenet": dict(N=16)}
+
+
+def _table():
+    return settings("papers", "default")["variants"]
+
+
+def _all():
+    return [(fam, var, kw) for fam, rows in sorted(_table().items()) for var, kw in sorted(rows.items())]
+
+
+def _signature(net) -> list[tuple[str, str, tuple]]:
+    return [(n, type(m).__name__, tuple(p.shape for p in m.parameters(recurse=False)))
+            for n, m in net.named_modules()]
+
+
+@pytest.mark.parametrize("fam,var,kw", _all(), ids=lambda v: v if isinstance(v, str) else "")
+def test_variant_name_builds_exactly_the_configured_module_set(fam, var, kw):
+    name = f"{fam}-{var}"
+    assert name in list_models()
+    assert variant_kwargs(name) == (fam, kw)
+    import torch
+
+    torch.manual_seed(0)
+    a = create_model(name, **{"M": 48, **SMALL[fam]})  # a profile-wide M must be harmless
+    torch.manual_seed(0)
+    b = create_model(fam, **SMALL[fam], **kw)
+    assert _signature(a) == _signature(b)
+
+
+def test_a_variant_refuses_arch_that_changes_its_switches():
+    with pytest.raises(ValueError, match="overrides the variant's switches"):
+        create_model("ltchm-baseline", N=16, attention="dam")
+    # None = "not set"; an unused profile-wide width (M) is dropped only for families without it
+    assert merge_kwargs("x", {"a": 1}, {"N": 8, "M": 4, "k": None}, {"a", "N"}) == {"a": 1, "N": 8}
+
+
+def test_switch_changes_only_the_named_modules():
+    base = {n: t for n, t, _ in _signature(create_model("dmenet-baseline", N=16))}
+    sdpm = {n: t for n, t, _ in _signature(create_model("dmenet-sdpm", N=16))}
+    changed = {n for n in base.keys() | sdpm.keys() if base.get(n) != sdpm.get(n)}
+    assert changed and all(n.startswith(("g_a.2", "g_s.2")) for n in changed), sorted(changed)
+
+
+@pytest.mark.parametrize("profile", ["ci", "default", "paper"])
+def test_every_variant_has_a_train_entry_with_paper_lambdas(profile):
+    from rsicbench.reproduce.cli_train import run_config
+
+    cfg = settings("train", profile)
+    for fam, var, _ in _all():
+        spec = cfg["models"][f"{fam}-{var}"]
+        conv = spec["lambda_convention"]
+        tc = run_config(f"{fam}-{var}", "r2", cfg)
+        assert tc.lam == pytest.approx(to_compressai(spec["lambdas"][2], conv))
+        if fam == "ltchm":
+            assert conv == "mse01" and spec["lambdas"] == [128, 256, 512, 1024, 2048, 4096]
+        else:
+            assert conv == "shi_penalty" and spec["lambdas"][0] == 0.66 and spec["lambdas"][-1] == 0.007
+
+
+def test_lambda_conventions():
+    assert to_compressai(4096, "mse01") == pytest.approx(4096 / 255**2)
+    assert to_compressai(0.013, "shi_penalty") == pytest.approx(0.013)  # = CompressAI q4's λ
+    with pytest.raises(ValueError, match="unknown λ convention"):
+        to_compressai(1, "nope")
+
+
+def test_dvc_matrix_lists_every_variant():
+    stages = yaml.safe_load((project_root() / "dvc.yaml").read_text())["stages"]
+    names = {f"{fam}-{var}" for fam, var, _ in _all()}
+    for st in ("train-papers", "evaluate-papers"):
+        assert set(stages[st]["matrix"]["variant"]) == names
+    for paper, fams in (("ltchm", ["ltchm"]), ("mgss", ["mgss", "mgss_factorized"]), ("dmenet", ["dmenet"])):
+        deps = stages[f"ablation-{paper}"]["deps"]
+        want = {f"results/rd/ucmerced-papers/{f}-{v}/q{r}" for f in fams for v in _table()[f]
+                for r in stages["evaluate-papers"]["matrix"]["rate"]}
+        assert want <= set(deps)
+
+
+# ------------------------------------------------------------------ ablation table on fixtures
+def _write_point(root, model, q, bpp, psnr, n_ok=2):
+    d = root / model / f"q{q}"
+    d.mkdir(parents=True)
+    (d / "per_image.csv").write_text("image,bpp,psnr\n")
+    (d / "summary.json").write_text(json.dumps({
+        "qtag": f"q{q}", "n_ok": n_ok, "mean": {"bpp": bpp, "psnr": psnr},
+        "describe": {"arch": {"N": 8}, "lambda_compressai": 0.01}}))
+
+
+def _claims(tmp_path):
+    p = tmp_path / "claims.yaml"
+    p.write_text(yaml.safe_dump({"paper": "X", "claims": [
+        {"id": "t4_dam", "ref": "Table 4", "quantity": "bd_rate_psnr", "subject": "ltchm:dam", "value": -4.233,
+         "unit": "%"}]}))
+    return p
+
+
+def test_ablation_table_bd_against_the_family_baseline(tmp_path):
+    rd = tmp_path / "rd"
+    base = [(0.2, 28.0), (0.5, 31.0), (1.0, 34.0)]
+    for q, (b, p) in enumerate(base):
+        _write_point(rd, "ltchm-baseline", q, b, p)
+        _write_point(rd, "ltchm-dam", q, 0.9 * b, p)  # same PSNR with 10% fewer bits
+    _write_point(rd, "ltchm-full", 0, 0.5, 32.0)  # one point: BD impossible
+    _write_point(rd, "ltchm-hpham_gca", 0, 0.3, 30.0)
+    _write_point(rd, "ltchm-hpham_gca", 1, 0.6, 29.0)  # PSNR falls with rate: non-monotonic vs anchor
+    variants = {"ltchm": {"baseline": {"attention": "none"}, "dam": {"attention": "dam"}, "full": {},
+                          "hpham_gca": {"hpham": True}, "hpham_nogca": {"gca": False}}}
+    t = ablation_table("ltchm", variants, rd, _claims(tmp_path), "default", with_params=False)
+    rows = {r["variant"]: r for r in t["rows"]}
+    assert t["rows"][0]["variant"] == "ltchm-baseline" and t["profile"] == "default"
+    dam = rows["ltchm-dam"]
+    assert dam["bd_rate_psnr"]["value"] == pytest.approx(-10.0, abs=1e-6) and dam["bd_rate_psnr"]["valid"]
+    assert dam["bd_psnr"]["value"] > 0
+    assert dam["modules"] == {"attention": "dam"} and dam["anchor"] == "ltchm-baseline"
+    assert dam["paper_claims"][0]["value"] == -4.233 and dam["paper_claims"][0]["ref"] == "Table 4"
+    full = rows["ltchm-full"]
+    assert full["bd_rate_psnr"]["value"] is None and not full["bd_rate_psnr"]["valid"]
+    assert any("1 rate points" in w for w in full["bd_rate_psnr"]["warnings"])
+    hp = rows["ltchm-hpham_gca"]["bd_rate_psnr"]
+    assert hp["value"] is None and any("direction" in w or "monotonic" in w for w in hp["warnings"])
+    missing = rows["ltchm-hpham_nogca"]
+    assert missing["bd_rate_psnr"]["value"] is None and "not evaluated" in missing["bd_rate_psnr"]["warnings"][0]
+    json.dumps(t, allow_nan=False)  # strict JSON: no NaN sneaks into the file
+
+
+def test_ablation_table_without_baseline_says_so(tmp_path):
+    rd = tmp_path / "rd"
+    _write_point(rd, "ltchm-dam", 0, 0.2, 28.0)
+    _write_point(rd, "ltchm-dam", 1, 0.4, 30.0)
+    t = ablation_table("ltchm", {"ltchm": {"baseline": {}, "dam": {}}}, rd, _claims(tmp_path), "ci",
+                       with_params=False)
+    dam = [r for r in t["rows"] if r["variant"] == "ltchm-dam"][0]
+    assert dam["bd_rate_psnr"]["value"] is None and "ltchm-baseline" in dam["bd_rate_psnr"]["warnings"][0]
+
+
+def test_ablation_table_bad_summary_names_the_file(tmp_path):
+    rd = tmp_path / "rd" / "ltchm-baseline" / "q0"
+    rd.mkdir(parents=True)
+    (rd / "summary.json").write_text("{not json")
+    with pytest.raises(ValueError, match="summary.json"):
+        ablation_table("ltchm", {"ltchm": {"baseline": {}}}, tmp_path / "rd", _claims(tmp_path), "ci",
+                       with_params=False)
+    assert not math.isnan(0.0)
