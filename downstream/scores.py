@@ -46,30 +46,23 @@ def predict(model: torch.nn.Module, images: torch.Tensor, batch: int = 64) -> np
 
 
 def bd_accuracy(anchor: Sequence[tuple[float, float]], test: Sequence[tuple[float, float]]) -> float | None:
-    """Mean OA difference (test - anchor, percentage points) over the shared log10-bpp range.
+    """Mean OA difference (test - anchor, percentage points) at equal rate: BD-OA.
 
-    Bjontegaard's construction with PCHIP interpolation (as in the BD-PSNR of
-    JCTVC-L0242-style tools), with OA in place of PSNR. None when the curves have fewer than
-    two distinct rates each or do not overlap in rate.
+    Bjontegaard's BD-quality with OA in place of PSNR, computed by the suite's one BD
+    implementation (rsicbench.metrics.bd, pchip). None when either curve has fewer than two
+    distinct rates or the curves do not overlap in rate.
     """
-    from scipy.interpolate import PchipInterpolator
+    from rsicbench.metrics.bd import bd_delta
 
     def prep(pts):
         d: dict[float, float] = {}
         for r, a in pts:
             if r is not None and a is not None and r > 0 and math.isfinite(r) and math.isfinite(a):
-                d[math.log10(r)] = a
-        xs = sorted(d)
-        return np.array(xs), np.array([d[x] for x in xs])
+                d[float(r)] = float(a)
+        return sorted(d), [d[r] for r in sorted(d)]
 
-    xa, ya = prep(anchor)
-    xt, yt = prep(test)
-    if len(xa) < 2 or len(xt) < 2:
+    (ra, oa), (rt, ot) = prep(anchor), prep(test)
+    if len(ra) < 2 or len(rt) < 2 or min(ra[-1], rt[-1]) <= max(ra[0], rt[0]):
         return None
-    lo, hi = max(xa[0], xt[0]), min(xa[-1], xt[-1])
-    if hi <= lo:
-        return None
-    fa, ft = PchipInterpolator(xa, ya), PchipInterpolator(xt, yt)
-    ia = fa.integrate(lo, hi)
-    it = ft.integrate(lo, hi)
-    return float((it - ia) / (hi - lo))
+    res = bd_delta(ra, oa, rt, ot)
+    return float(res.value) if res.value is not None and math.isfinite(res.value) else None

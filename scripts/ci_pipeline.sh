@@ -11,6 +11,8 @@
 #   scripts/ci_pipeline.sh --update
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# the project's environment (scripts/setup.sh) first, so python/dvc/rsicbench are its own
+[ -x .venv/bin/python ] && export PATH="$PWD/.venv/bin:$PATH"
 export RSICBENCH_PROFILE=ci
 OUT=results/ci
 CODECS=$(python -c "from rsicbench.config import settings; print(' '.join(settings('eval')['codecs']))")

@@ -78,6 +78,12 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temp file left
 
 
+def test_atomic_write_respects_umask_not_0600(tmp_path):
+    target = tmp_path / "shared.txt"
+    fsutil.write_text(target, "x")
+    assert target.stat().st_mode & 0o777 == 0o666 & ~fsutil._UMASK
+
+
 def test_read_json_names_file(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text("{nope")
