@@ -232,3 +232,39 @@ def _positions(model, y_pad, params, kernel_size):
                 ctx = F.conv2d(crop, weight, bias=cp.bias)
                 p = params[:, :, h:h + 1, w:w + 1]
                 yield h, w, model.gmm_split(model.entropy_parameters(torch.cat((p, ctx), 1)))
+
+
+class JointAutoregressiveGMM:
+    """forward / compress / decompress of a hyperprior + masked-context model whose latent
+    is coded with a Gaussian mixture (Cheng et al. 2020, Sec. 3; LTCHM reuses it).
+
+    The model supplies g_a, g_s, h_a, h_s, entropy_bottleneck, context_prediction,
+    entropy_parameters, gmm (GaussianMixtureConditional), gmm_split(out) -> (scales, means,
+    weights) and `gmm_channels` (the width of y). Mixed in before the nn.Module base.
+    """
+
+    def forward(self, x):
+        y = self.g_a(x)
+        z = self.h_a(y)
+        z_hat, z_likelihoods = self.entropy_bottleneck(z)
+        params = self.h_s(z_hat)
+        y_hat = self.gmm.quantize(y, "noise" if self.training else "round")
+        ctx = self.context_prediction(y_hat)
+        scales, means, weights = self.gmm_split(self.entropy_parameters(torch.cat((params, ctx), 1)))
+        y_likelihoods = self.gmm.likelihood(y_hat, scales, means, weights)
+        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
+
+    def compress(self, x):
+        y = self.g_a(x)
+        z = self.h_a(y)
+        z_strings = self.entropy_bottleneck.compress(z)
+        z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
+        params = self.h_s(z_hat)
+        y_strings = ar_compress(self, y, params)
+        return {"strings": [y_strings, z_strings], "shape": z.size()[-2:]}
+
+    def decompress(self, strings, shape):
+        z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
+        params = self.h_s(z_hat)
+        y_hat = ar_decompress(self, strings[0], params, self.gmm_channels)
+        return {"x_hat": self.g_s(y_hat).clamp_(0, 1)}

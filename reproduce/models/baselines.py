@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 from compressai import models as cm
 
-from rsicbench.reproduce.entropy import GaussianMixtureConditional, ar_compress, ar_decompress
+from rsicbench.reproduce.entropy import GaussianMixtureConditional, JointAutoregressiveGMM
 from rsicbench.reproduce.models.registry import register_model
 
 
@@ -45,7 +45,7 @@ register_model("cheng2020-anchor")(_one_width(cm.Cheng2020Anchor))
 register_model("cheng2020-attn")(_one_width(cm.Cheng2020Attention))
 
 
-class Cheng2020GMM(cm.Cheng2020Anchor):
+class Cheng2020GMM(JointAutoregressiveGMM, cm.Cheng2020Anchor):
     """Cheng2020-anchor with the paper's K=3 discretized Gaussian mixture (Eq. 6).
 
     The entropy-parameter network ends in 3·K·M channels: (weights, means, scales) for each
@@ -67,35 +67,13 @@ class Cheng2020GMM(cm.Cheng2020Anchor):
         )
         self.gmm = GaussianMixtureConditional(K=self.K)
 
+    @property
+    def gmm_channels(self) -> int:
+        return self.M
+
     def gmm_split(self, out: torch.Tensor):
         weights, means, scales = out.chunk(3, 1)
         return scales, means, weights
-
-    def forward(self, x):
-        y = self.g_a(x)
-        z = self.h_a(y)
-        z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        params = self.h_s(z_hat)
-        y_hat = self.gmm.quantize(y, "noise" if self.training else "round")
-        ctx = self.context_prediction(y_hat)
-        scales, means, weights = self.gmm_split(self.entropy_parameters(torch.cat((params, ctx), 1)))
-        y_likelihoods = self.gmm.likelihood(y_hat, scales, means, weights)
-        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
-
-    def compress(self, x):
-        y = self.g_a(x)
-        z = self.h_a(y)
-        z_strings = self.entropy_bottleneck.compress(z)
-        z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
-        params = self.h_s(z_hat)
-        y_strings = ar_compress(self, y, params)
-        return {"strings": [y_strings, z_strings], "shape": z.size()[-2:]}
-
-    def decompress(self, strings, shape):
-        z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
-        params = self.h_s(z_hat)
-        y_hat = ar_decompress(self, strings[0], params, self.M)
-        return {"x_hat": self.g_s(y_hat).clamp_(0, 1)}
 
 
 @register_model("cheng2020-gmm")

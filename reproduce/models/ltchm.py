@@ -36,7 +36,7 @@ from compressai.entropy_models import EntropyBottleneck
 from compressai.layers import MaskedConv2d, ResidualBlock, ResidualBlockWithStride, conv3x3
 from compressai.models import CompressionModel
 
-from rsicbench.reproduce.entropy import GaussianMixtureConditional, ar_compress, ar_decompress
+from rsicbench.reproduce.entropy import GaussianMixtureConditional, JointAutoregressiveGMM
 from rsicbench.reproduce.models.blocks_ltchm import HPHAM, ResidualBlockUpsampleT, attention_block
 from rsicbench.reproduce.models.registry import register_model
 
@@ -45,7 +45,7 @@ def _up(cin: int, cout: int) -> nn.Module:
     return nn.ConvTranspose2d(cin, cout, 3, stride=2, padding=1, output_padding=1)
 
 
-class LTCHM(CompressionModel):
+class LTCHM(JointAutoregressiveGMM, CompressionModel):
     downsampling = 64
 
     def __init__(self, N: int = 192, K: int = 3, attention: str = "dam", hpham: bool = True, gca: bool = True,
@@ -87,35 +87,13 @@ class LTCHM(CompressionModel):
         self.entropy_bottleneck = EntropyBottleneck(N)
         self.gmm = GaussianMixtureConditional(K=K)
 
+    @property
+    def gmm_channels(self) -> int:
+        return self.N
+
     def gmm_split(self, out: torch.Tensor):
         """Entropy-parameter output -> (scales, means, weight logits), each B x K*C x H x W."""
         return out.chunk(3, dim=1)
-
-    def forward(self, x: torch.Tensor) -> dict:
-        y = self.g_a(x)
-        z = self.h_a(y)
-        z_hat, z_likelihoods = self.entropy_bottleneck(z)
-        params = self.h_s(z_hat)
-        y_hat = self.gmm.quantize(y, "noise" if self.training else "round")
-        ctx = self.context_prediction(y_hat)
-        scales, means, weights = self.gmm_split(self.entropy_parameters(torch.cat((params, ctx), 1)))
-        y_likelihoods = self.gmm.likelihood(y_hat, scales, means, weights)
-        return {"x_hat": self.g_s(y_hat), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods}}
-
-    def compress(self, x: torch.Tensor) -> dict:
-        y = self.g_a(x)
-        z = self.h_a(y)
-        z_strings = self.entropy_bottleneck.compress(z)
-        z_hat = self.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
-        params = self.h_s(z_hat)
-        y_strings = ar_compress(self, y, params, kernel_size=5)
-        return {"strings": [y_strings, z_strings], "shape": z.size()[-2:]}
-
-    def decompress(self, strings, shape) -> dict:
-        z_hat = self.entropy_bottleneck.decompress(strings[1], shape)
-        params = self.h_s(z_hat)
-        y_hat = ar_decompress(self, strings[0], params, self.N, kernel_size=5)
-        return {"x_hat": self.g_s(y_hat).clamp_(0, 1)}
 
 
 @register_model("ltchm")
