@@ -36,24 +36,13 @@ import time
 from pathlib import Path
 
 import torch
+from _common import pin_threads, ucmerced_images
 
 
 def train_images(n: int) -> tuple[list[str], str]:
     """`n` UC Merced train-split paths (evenly spaced, sorted): data/ucmerced, else ../shared."""
-    from rsicbench.paths import project_root, shared_path
-
-    split = project_root() / "data" / "ucmerced" / "splits" / "train.txt"
-    if split.is_file():
-        from rsicbench.datasets import load_split
-
-        paths, source = [str(s.path) for s in load_split("ucmerced", "train")], "data/ucmerced train split"
-    else:
-        root = shared_path("datasets", "ucmerced")
-        if root is None:
-            raise SystemExit("bench_train: no UC Merced images (data/ucmerced or ../shared/datasets/ucmerced)")
-        paths, source = sorted(str(p) for p in root.glob("*/*.webp")), f"{root} (all classes)"
-    step = max(1, len(paths) // n)
-    return paths[::step][:n], source
+    paths, source = ucmerced_images("train", n, "bench_train")
+    return [str(p) for p in paths], source
 
 
 def _now() -> tuple[float, float]:
@@ -137,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.quick:
         a.N, a.M, a.batch, a.patch = 32, 48, 4, 64
-    os.environ.setdefault("OMP_NUM_THREADS", str(a.threads))
+    pin_threads(a.threads)
     from rsicbench.fsutil import write_json
     from rsicbench.reproduce.train import TrainConfig, load_images
 

@@ -85,16 +85,11 @@ def load_items(ds: str, split: str, seed: int = 0, source: str = "auto") -> tupl
 
 
 def subset_per_class(items: Sequence[Item], per_class: int | None) -> list[Item]:
-    """The first `per_class` items of each class (items are sorted; for tiny CI runs)."""
-    if not per_class:
-        return list(items)
-    seen: dict[str, int] = {}
-    out = []
-    for it in items:
-        if seen.get(it.label, 0) < per_class:
-            out.append(it)
-            seen[it.label] = seen.get(it.label, 0) + 1
-    return out
+    """The first `per_class` items of each class: the engine's rule (reproduce.engine.subset),
+    so the classifier scores exactly the images the codecs were evaluated on."""
+    from rsicbench.reproduce.engine import subset
+
+    return subset(items, per_class)
 
 
 def resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:

@@ -10,6 +10,8 @@ random trunk (`pnet_rand=True`, so nothing is downloaded) and then filled:
   A local file must have the known sha256 (torchvision's own hash check covers 5.).
 If none is available we refuse to run: LPIPS with a random trunk is a meaningless number.
 Every trunk and linear tensor is checked to have been loaded (strict key match).
+The model is built on the meta device (no random init: ~0.5 s saved) and its two 3x3/2
+max-pools are replaced by an exact strided-maximum module (same values, ~10x faster on CPU).
 
 Inputs are 8-bit RGB mapped to [-1, 1] as x / 127.5 - 1 (lpips' `normalize` convention).
 The trunk needs a shorter side of at least 31 px; smaller images give nan.
@@ -105,7 +107,22 @@ def build_lpips(weights_path: str | os.PathLike | None = None, device: str = "cp
     feat_state, source = load_features_state(weights_path)  # first: fail before building anything
     with warnings.catch_warnings():  # torchvision's deprecation notes about `pretrained=`
         warnings.simplefilter("ignore", UserWarning)
-        model = lpips.LPIPS(net="alex", version="0.1", pretrained=False, pnet_rand=True, verbose=False)
+        # Built on the meta device, then given uninitialised CPU storage: every kept tensor is
+        # loaded below (checked), so the random init - mostly of torchvision's AlexNet classifier,
+        # which lpips throws away - was ~0.5 s of wasted work per build.
+        with torch.device("meta"):
+            model = lpips.LPIPS(net="alex", version="0.1", pretrained=False, pnet_rand=True, verbose=False)
+    model = model.to_empty(device="cpu")
+    # ScalingLayer's shift/scale are constants set in its __init__ (not in any weights file):
+    # to_empty() dropped their values, so build it again on the CPU.
+    model.scaling_layer = type(model.scaling_layer)()
+    for pool_idx, slice_name in ((2, "slice2"), (5, "slice3")):  # see _MaxPool3s2
+        sl = getattr(model.net, slice_name)
+        old_pool = sl._modules[str(pool_idx)]
+        if not (isinstance(old_pool, torch.nn.MaxPool2d) and old_pool.kernel_size == 3 and old_pool.stride == 2
+                and old_pool.padding == 0 and old_pool.dilation == 1 and not old_pool.ceil_mode):
+            raise LPIPSWeightsError(f"lpips AlexNet layout changed: {slice_name}.{pool_idx} is {old_pool}")
+        sl._modules[str(pool_idx)] = _MaxPool3s2()
     # Linear layers: the package's calibrated v0.1 weights.
     lin_path = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
     lin_state = torch.load(lin_path, map_location="cpu", weights_only=True)
@@ -130,6 +147,21 @@ def build_lpips(weights_path: str | os.PathLike | None = None, device: str = "cp
     model.load_state_dict(new_state, strict=False)
     model.weights_source = source
     return model.eval().to(device)
+
+
+class _MaxPool3s2(torch.nn.Module):
+    """MaxPool2d(kernel 3, stride 2, no padding, floor) as 2 x 2 elementwise maxima of strided views.
+
+    A max is exact, so the values are identical to torch's max_pool2d; on CPU (NCHW) the
+    latter also computes argmax indices and took ~5.7 ms of the ~50 ms of one 256x256 pair,
+    this takes ~0.5 ms.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ho, wo = (h - 3) // 2 + 1, (w - 3) // 2 + 1
+        r = torch.maximum(torch.maximum(x[..., 0 : 2 * ho - 1 : 2, :], x[..., 1 : 2 * ho : 2, :]), x[..., 2 : 2 * ho + 1 : 2, :])
+        return torch.maximum(torch.maximum(r[..., 0 : 2 * wo - 1 : 2], r[..., 1 : 2 * wo : 2]), r[..., 2 : 2 * wo + 1 : 2])
 
 
 @torch.inference_mode()

@@ -80,6 +80,14 @@ def metrics_summary(ctx: Context, done: list[Section]) -> dict[str, Any]:
             if r.anchor == ANCHOR:
                 bd.setdefault(ds, {})[r.codec] = {q: (None if math.isnan(v) else round(v, 6)) for q, v in sorted(r.values.items())}
     out["bd_vs_" + ANCHOR] = bd
+    # OA (%) at the target rates per codec, and each paper variant's BD-rate vs its baseline
+    out["oa_at_target"] = {ds: {codec: {t: (None if not a or a.get("oa") is None else round(float(a["oa"]), 4))
+                                        for t, a in sorted((d.get("at_target") or {}).items())}
+                                for codec, d in sorted((run.summary.get("codecs") or {}).items())}
+                           for ds, run in sorted(ctx.downstream.items()) if run.summary}
+    out["ablation_bd_rate_psnr"] = {paper: {r["variant"]: (r.get("bd_rate_psnr") or {}).get("value")
+                                            for r in table.get("rows", [])}
+                                    for paper, table in sorted(ctx.ablation.items())}
     counts: dict[str, int] = {}
     for claims in ctx.claims.values():
         for c in claims:

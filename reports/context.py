@@ -28,7 +28,16 @@ BD_QUANTITIES = {
     "bd_rate_msssim_db": ("msssim_db", "rate"),
     "bd_msssim_db": ("msssim_db", "quality"),
 }
-# complexity column -> substrings that identify it in a flattened results/complexity key
+# complexity column -> the keys reproduce/complexity.py writes (flattened, first present wins);
+# memory: CUDA peak when measured on a GPU, else the process RSS growth (includes tensors)
+COMPLEXITY_KEYS = {
+    "params": ("params.total",),
+    "flops": ("flops",),
+    "enc_s": ("timing.encode_s",),
+    "dec_s": ("timing.decode_s",),
+    "memory": ("timing.cuda_max_memory_allocated_bytes", "timing.ru_maxrss_delta_kib"),
+}
+# fallback for other shapes: substrings that identify a column in a flattened key
 COMPLEXITY_FIELDS = {
     "params": ("param",),
     "flops": ("flop", "mac"),
@@ -48,6 +57,10 @@ class Measured:
     value: float
     source: str  # the file (or computation) the number comes from
     ci: tuple[float, float] | None = None
+    # the measurement does not depend on the profile (architecture counts at the papers' config)
+    profile_free: bool = False
+    # why it cannot be compared with the claim even at the paper profile (other dataset ...)
+    mismatch: str = ""
 
 
 @dataclass
@@ -90,8 +103,29 @@ class Context:
         return loaders.load_complexity(self.results)
 
     @cached_property
-    def downstream(self) -> dict[str, list[loaders.DownstreamResult]]:
+    def downstream(self) -> dict[str, loaders.DownstreamRun]:
         return loaders.load_downstream(self.results)
+
+    @cached_property
+    def ablation(self) -> dict[str, dict[str, Any]]:
+        return loaders.load_ablation(self.results)
+
+    @cached_property
+    def fidelity(self) -> list[dict[str, Any]] | None:
+        return loaders.load_fidelity(self.results)
+
+    @cached_property
+    def papers_cfg(self) -> dict[str, Any]:
+        """configs/papers.yaml (variants, fidelity entries) of this project, for the active profile."""
+        from rsicbench.config import settings
+        from rsicbench.paths import project_root
+
+        root = self.root if (self.root / "configs" / "papers.yaml").is_file() else project_root()
+        return settings("papers", self.profile, root)
+
+    def alias(self, subject: str) -> str:
+        """Our codec/model name for a paper's subject (configs/report.yaml `subject_aliases`)."""
+        return str((self.cfg.get("subject_aliases") or {}).get(subject, subject))
 
     @cached_property
     def claims(self) -> dict[str, list[loaders.Claim]]:
@@ -113,12 +147,79 @@ class Context:
     # ---- our numbers for a claim
     def measured_for(self, claim: loaders.Claim) -> Measured | None:
         q = claim.quantity
-        if q in BD_QUANTITIES or q.startswith("bd_"):
-            return self.measured_bd(claim.dataset, claim.subject, claim.anchor or ANCHOR, q)
-        if q == "oa":
-            return self.measured_oa(claim)
-        if q in CLAIM_COMPLEXITY:
-            return self.measured_complexity(claim.subject, CLAIM_COMPLEXITY[q], claim.unit)
+        if q in ("params", "flops"):
+            got = self.measured_fidelity(claim)
+            if got is not None:
+                return got
+        if ":" in claim.subject:  # "<family>:<variant>" (an ablation row) or "<block>:<name>"
+            return self.measured_ablation(claim) if (q in BD_QUANTITIES or q == "params") else None
+        # the subject under its own name first, then under our name for it (subject_aliases)
+        for subject in dict.fromkeys((claim.subject, self.alias(claim.subject))):
+            anchor = claim.anchor or ANCHOR
+            if q in BD_QUANTITIES or q.startswith("bd_"):
+                got = self.measured_bd(claim.dataset, subject, anchor if anchor in (self.rd(claim.dataset or "") or {}) or anchor == ANCHOR
+                                       else self.alias(anchor), q)
+            elif q == "oa":
+                got = self.measured_oa(claim, subject)
+            elif q in CLAIM_COMPLEXITY:
+                got = self.measured_complexity(subject, CLAIM_COMPLEXITY[q], claim.unit, q)
+            else:
+                return None
+            if got is not None:
+                if subject != claim.subject:
+                    got.source = f"as our {subject}: {got.source}"
+                return got
+        return None
+
+    def measured_fidelity(self, claim: loaders.Claim) -> Measured | None:
+        """params/FLOPs of the model or block that configs/papers.yaml `fidelity:` builds for this
+        claim (results/fidelity.json), at the papers' configuration: independent of the profile.
+        Two counting conventions are measured; the one the paper's table uses (configs/report.yaml
+        `fidelity_convention`, fixed per table, never chosen by closeness) is compared, the other shown."""
+        if not self.fidelity:
+            return None
+        stem = claim.file.stem
+        entries = [e for e in (self.papers_cfg.get("fidelity") or [])
+                   if e.get(f"claim_{claim.quantity}") == f"{stem}:{claim.id}"]
+        for e in entries:  # the first configured entry for the claim (the released configuration)
+            row = next((r for r in self.fidelity if r.get("table") == e.get("table") and r.get("name") == e.get("name")), None)
+            if row is None:
+                continue
+            keys = ("params", "params_thop") if claim.quantity == "params" else ("flops", "macs_thop")
+            scale = UNIT_SCALE.get(claim.unit, 1.0)
+            vals = {k: float(row[k]) / scale for k in keys if isinstance(row.get(k), (int, float))}
+            conv = next((c for t, c in (self.cfg.get("fidelity_convention") or {}).items()
+                         if str(row.get("table", "")).startswith(t)), {})
+            k = conv.get(claim.quantity)
+            if k not in vals:
+                continue
+            others = ", ".join(f"{kk} {vals[kk]:.4g}" for kk in keys if kk in vals and kk != k)
+            return Measured(vals[k], f"results/fidelity.json: {row['table']} / {row['name']}, {k}"
+                            + (f" (other convention: {others})" if others else ""), profile_free=True)
+        return None
+
+    def measured_ablation(self, claim: loaders.Claim) -> Measured | None:
+        """A `<family>:<variant>` claim from results/ablation/<paper>.json (BD vs the family's baseline)."""
+        family, variant = claim.subject.split(":", 1)
+        name = f"{family}-{variant}"
+        for paper, table in sorted(self.ablation.items()):
+            row = next((r for r in table.get("rows", []) if r.get("variant") == name), None)
+            if row is None:
+                continue
+            ds = Path(str(table.get("rd_root", ""))).name or "?"
+            if claim.quantity == "params":
+                v = row.get("params")
+                if not isinstance(v, (int, float)):
+                    return None
+                return Measured(float(v) / UNIT_SCALE.get(claim.unit, 1.0),
+                                f"results/ablation/{paper}.json: {name} as trained at profile {table.get('profile')}")
+            bd = row.get(claim.quantity if claim.quantity != "bd_rate" else "bd_rate_psnr")
+            if not isinstance(bd, dict) or bd.get("value") is None:
+                return None
+            why = f"paper on {claim.dataset}, ours on {ds}" if claim.dataset and claim.dataset != ds else ""
+            warn = f"; warning: {'; '.join(map(str, bd.get('warnings')))}" if bd.get("warnings") else ""
+            return Measured(float(bd["value"]), f"results/ablation/{paper}.json: {name} vs {row.get('anchor')} on {ds}{warn}",
+                            mismatch=why)
         return None
 
     def measured_bd(self, ds: str | None, codec: str, anchor: str, quantity: str) -> Measured | None:
@@ -140,35 +241,49 @@ class Context:
         flag = f"; warning: {'; '.join(warns)}" if warns else ""
         return Measured(value, f"computed by the report from RD means in results/rd/{ds}/ (no CI{flag})")
 
-    def measured_complexity(self, model: str, col: str, unit: str) -> Measured | None:
+    def measured_complexity(self, model: str, col: str, unit: str, quantity: str = "") -> Measured | None:
         row = self.complexity.get(model)
         if not row:
             return None
         key = complexity_key(row, col)
         if key is None or not isinstance(row[key], (int, float)):
             return None
+        if quantity == "gpu_memory" and "cuda" not in key:
+            return None  # a CPU RSS figure is not the papers' GPU memory
         value = float(row[key])
         value /= UNIT_SCALE.get(unit, 1.0) if col in ("params", "flops") else 1.0
         if col in ("enc_s", "dec_s") and unit == "ms":
             value *= 1e3
         if col == "memory":  # the key's suffix names our unit; convert to the claim's MB/GB
-            ours = {"_mb": 2**20, "_gb": 2**30, "_bytes": 1, "_b": 1}.get(next((x for x in ("_mb", "_gb", "_bytes", "_b") if key.lower().endswith(x)), ""), None)
+            suffix = next((x for x in ("_mb", "_gb", "_kib", "_bytes", "_b") if key.lower().endswith(x)), "")
+            ours = {"_mb": 2**20, "_gb": 2**30, "_kib": 2**10, "_bytes": 1, "_b": 1}.get(suffix)
             want = {"MB": 2**20, "GB": 2**30, "B": 1}.get(unit)
             if ours and want:
                 value = value * ours / want
         return Measured(value, f"results/complexity/{model}.json:{key}")
 
-    def measured_oa(self, claim: loaders.Claim) -> Measured | None:
-        for r in self.downstream.get(claim.dataset or "", []):
-            names = {r.name, r.name.split("/")[-1], str(r.extra.get("codec", "")), str(r.extra.get("name", ""))}
-            if claim.subject in names and r.oa is not None:
-                v = r.oa * 100 if claim.unit == "%" and r.oa <= 1 else r.oa
-                return Measured(v, f"results/downstream/{r.ds}/{r.name}")
+    def measured_oa(self, claim: loaders.Claim, subject: str) -> Measured | None:
+        """An `oa` claim: the clean classifier (subject `original`/`clean`) or a codec's OA at the
+        claim's rate (`note`/`bpp` not parsed: the OA at 0.70 bpp, the first target)."""
+        run = self.downstream.get(claim.dataset or "")
+        if run is None or run.summary is None:
+            return None
+        if subject in ("original", "clean"):
+            oa = (run.summary.get("clean") or {}).get("oa")
+            return None if oa is None else Measured(float(oa), f"results/downstream/{run.ds}/summary.json: clean")
+        at = ((run.summary.get("codecs") or {}).get(subject) or {}).get("at_target") or {}
+        for t, a in sorted(at.items()):
+            if a and a.get("oa") is not None:
+                return Measured(float(a["oa"]), f"results/downstream/{run.ds}/summary.json: {subject} at {t} bpp ({a.get('method')})")
         return None
 
 
 def complexity_key(row: dict[str, Any], col: str) -> str | None:
-    """The first (sorted) flattened key whose last segment contains one of the column's markers."""
+    """The key of `col` in a flattened results/complexity row: the producer's own key
+    (COMPLEXITY_KEYS), else the first (sorted) key whose last segment names the column."""
+    for key in COMPLEXITY_KEYS[col]:
+        if isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool):
+            return key
     for key in sorted(row):
         last = key.split(".")[-1].lower()
         if col == "enc_s" and "dec" in last:

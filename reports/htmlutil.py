@@ -71,3 +71,20 @@ def rel(path: Path, root: Path) -> str:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
+
+
+def heatmap(mat: np.ndarray, caption: str) -> str:
+    """A compact row-normalised confusion matrix as an HTML table (rows = true class, columns =
+    predicted; class indices, legend given once by the caller): cell shade = fraction of the
+    true class (10 steps), cell text = count. Far smaller than an SVG per matrix."""
+    mat = np.asarray(mat, dtype=np.float64)
+    rows = mat.sum(axis=1, keepdims=True)
+    norm = np.divide(mat, rows, out=np.zeros_like(mat), where=rows > 0)
+    n = mat.shape[0]
+    out = [f'<table class="hm"><caption>{caption}</caption><tr><th>t\\p</th>'
+           + "".join(f"<th>{j}</th>" for j in range(n)) + "</tr>"]
+    for i in range(n):
+        cells = "".join(f'<td class="h{min(9, int(norm[i, j] * 10))}">{int(mat[i, j]) if mat[i, j] else ""}</td>' for j in range(n))
+        out.append(f"<tr><th>{i}</th>{cells}</tr>")
+    out.append("</table>")
+    return "".join(out)

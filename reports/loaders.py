@@ -303,62 +303,99 @@ def load_complexity(results: Path) -> dict[str, dict[str, Any]]:
 
 
 @dataclass
-class DownstreamResult:
+class DownstreamRun:
+    """Everything the classify stages wrote for one dataset (downstream/train.py, evaluate.py)."""
+
     ds: str
-    name: str  # path below results/downstream/<ds>/, without .json
-    oa: float | None
-    confusion: np.ndarray | None
-    classes: list[str]
-    extra: dict[str, Any]
+    summary: dict[str, Any] | None  # results/downstream/<ds>/summary.json
+    clean: dict[str, Any] | None  # results/downstream/<ds>/clean.json
+    points: dict[str, dict[str, dict[str, Any]]]  # codec -> qtag -> <codec>/<qtag>.json
+    plots: dict[str, Path]  # file name -> results/downstream/<ds>/plots/<name>.png
+    train: dict[str, Any] | None  # results/classifier/<ds>/train.json
+    clean_test: dict[str, Any] | None  # results/classifier/<ds>/clean_test.json
 
 
-def _find(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    for k in keys:
-        if k in d:
-            return d[k]
-    return None
+def _json_object(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    obj = read_json_file(path)
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
 
 
-def load_downstream(results: Path) -> dict[str, list[DownstreamResult]]:
-    """ds -> every JSON under results/downstream/<ds>/ that has an OA or a confusion matrix.
+def _check_confusion(path: Path, obj: dict[str, Any]) -> None:
+    cm = obj.get("confusion")
+    if cm is None:
+        return
+    mat = np.asarray(cm, dtype=np.float64)
+    classes = obj.get("classes") or []
+    if mat.ndim != 2 or mat.shape[0] != mat.shape[1] or (classes and len(classes) != mat.shape[0]):
+        raise ValueError(f"{path}: 'confusion' must be a square matrix with one row per entry of 'classes' "
+                         f"(got shape {mat.shape}, {len(classes)} classes)")
 
-    Keys read: `oa` | `overall_accuracy` | `accuracy`; `confusion` | `confusion_matrix` (square
-    list of lists, rows = true class); `classes` | `class_names`. A file may also hold a list
-    of such objects under `rows`/`results` (an OA table), each with a `name`/`codec`.
-    """
-    base = results / "downstream"
-    out: dict[str, list[DownstreamResult]] = {}
-    if not base.is_dir():
-        return out
-    for dsdir in sorted(p for p in base.iterdir() if p.is_dir()):
-        items = []
-        for p in sorted(dsdir.rglob("*.json")):
-            obj = read_json_file(p)
-            name = str(p.relative_to(dsdir).with_suffix(""))
-            entries: list[tuple[str, dict]] = []
-            if isinstance(obj, dict) and isinstance(_find(obj, ("rows", "results")), list):
-                for r in _find(obj, ("rows", "results")):
-                    if isinstance(r, dict):
-                        label = "/".join(str(r[k]) for k in ("name", "codec", "qtag") if k in r) or name
-                        entries.append((f"{name}: {label}", r))
-            elif isinstance(obj, dict):
-                entries.append((name, obj))
-            for label, e in entries:
-                oa = _find(e, ("oa", "overall_accuracy", "accuracy"))
-                cm = _find(e, ("confusion", "confusion_matrix"))
-                if oa is None and cm is None:
-                    continue
-                mat = None
-                if cm is not None:
-                    mat = np.asarray(cm, dtype=np.float64)
-                    if mat.ndim != 2 or mat.shape[0] != mat.shape[1]:
-                        raise ValueError(f"{p}: confusion matrix must be square, got shape {mat.shape}")
-                classes = [str(c) for c in (_find(e, ("classes", "class_names")) or [])]
-                extra = {k: v for k, v in e.items() if isinstance(v, (str, int, float)) and k not in ("oa", "overall_accuracy", "accuracy")}
-                items.append(DownstreamResult(dsdir.name, label, None if oa is None else float(oa), mat, classes, extra))
-        if items:
-            out[dsdir.name] = items
+
+def load_downstream(results: Path) -> dict[str, DownstreamRun]:
+    """ds -> the classify stages' files, for every ds with results/downstream/<ds>/ or
+    results/classifier/<ds>/. Formats: downstream/evaluate.py and downstream/train.py docstrings
+    (OA in %, confusion rows = true class, summary.json `codecs.<codec>.at_target.<t>` with
+    `method` matched | interpolated | nearest)."""
+    names = set()
+    for sub in ("downstream", "classifier"):
+        base = results / sub
+        if base.is_dir():
+            names |= {p.name for p in base.iterdir() if p.is_dir()}
+    out: dict[str, DownstreamRun] = {}
+    for ds in sorted(names):
+        dsdir = results / "downstream" / ds
+        points: dict[str, dict[str, dict[str, Any]]] = {}
+        if dsdir.is_dir():
+            for p in sorted(dsdir.glob("*/*.json")):
+                obj = _json_object(p)
+                if "oa" not in obj:
+                    raise ValueError(f"{p}: no 'oa' (expected downstream/evaluate.py's per-point result)")
+                _check_confusion(p, obj)
+                points.setdefault(p.parent.name, {})[p.stem] = obj
+        summary = _json_object(dsdir / "summary.json")
+        if summary is not None and not isinstance(summary.get("codecs"), dict):
+            raise ValueError(f"{dsdir / 'summary.json'}: expected a 'codecs' object (downstream/evaluate.py)")
+        clean = _json_object(dsdir / "clean.json")
+        if clean is not None:
+            _check_confusion(dsdir / "clean.json", clean)
+        plots = {p.name: p for p in sorted((dsdir / "plots").glob("*.png"))} if (dsdir / "plots").is_dir() else {}
+        cdir = results / "classifier" / ds
+        out[ds] = DownstreamRun(ds, summary, clean, points, plots, _json_object(cdir / "train.json"),
+                                _json_object(cdir / "clean_test.json"))
     return out
+
+
+# ---------------------------------------------------------------- ablation / fidelity
+
+def load_ablation(results: Path) -> dict[str, dict[str, Any]]:
+    """paper -> results/ablation/<paper>.json (reproduce/ablation.py: `rows` of variants, each
+    with `variant`, `family`, `modules`, `rd_points`, `bd_rate_psnr`/`bd_psnr` dicts
+    {value, valid, warnings}, `params`, `paper_claims`)."""
+    base = results / "ablation"
+    out: dict[str, dict[str, Any]] = {}
+    for p in sorted(base.glob("*.json")) if base.is_dir() else []:
+        obj = _json_object(p)
+        rows = obj.get("rows")
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and "variant" in r for r in rows):
+            raise ValueError(f"{p}: expected 'rows', a list of objects with 'variant' (reproduce/ablation.py)")
+        out[p.stem] = obj
+    return out
+
+
+def load_fidelity(results: Path) -> list[dict[str, Any]] | None:
+    """results/fidelity.json rows (reproduce/fidelity.py: table, name, input, params,
+    params_thop, flops, macs_thop, paper_params/paper_flops, rel_diff_*), or None."""
+    obj = _json_object(results / "fidelity.json")
+    if obj is None:
+        return None
+    rows = obj.get("rows")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and {"table", "name"} <= set(r) for r in rows):
+        raise ValueError(f"{results / 'fidelity.json'}: expected 'rows' with 'table' and 'name' (reproduce/fidelity.py)")
+    return rows
 
 
 # ---------------------------------------------------------------- claims

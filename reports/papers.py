@@ -12,10 +12,12 @@ Verdict rule (docs/report.md): a claim is
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from rsicbench.reports import plots
 from rsicbench.reports.context import ANCHOR, CLAIM_COMPLEXITY, COMPLEXITY_FIELDS, Context, complexity_key
 from rsicbench.reports.htmlutil import Section, esc, fmt, missing, note, profile_tag, table
+from rsicbench.reports.htmlutil import table as table_html
 from rsicbench.reports.loaders import Claim
 
 REPRODUCED, NOT_REPRODUCED, NOT_COMPARABLE = "reproduced", "not reproduced", "not comparable at this profile"
@@ -40,14 +42,19 @@ def verdict(ctx: Context, claim: Claim, ours) -> tuple[str, str]:
     """(verdict, why)."""
     if claim.value is None:
         return NOT_COMPARABLE, "qualitative claim (no number to compare)"
-    if ctx.profile != "paper":
-        return NOT_COMPARABLE, f"profile {ctx.profile} ≠ paper"
     if ours is None or ours.value is None or math.isnan(ours.value):
-        return NOT_COMPARABLE, "setting not measured in this run"
+        why = "setting not measured in this run"
+        return NOT_COMPARABLE, why + (f"; profile {ctx.profile} ≠ paper" if ctx.profile != "paper" else "")
+    if ours.mismatch:
+        return NOT_COMPARABLE, ours.mismatch
+    if ctx.profile != "paper" and not ours.profile_free:
+        return NOT_COMPARABLE, f"profile {ctx.profile} ≠ paper"
     tol, relative = tolerance_for(ctx.cfg, claim.quantity)
     diff = abs(ours.value - claim.value)
     limit = tol * abs(claim.value) if relative else tol
     how = f"|Δ| = {fmt(diff)} vs tolerance {fmt(limit)}" + (f" ({tol:.0%} of claim)" if relative else "")
+    if ours.profile_free and ctx.profile != "paper":
+        how += "; architecture count at the paper's configuration, valid at any profile"
     return (REPRODUCED if diff <= limit else NOT_REPRODUCED), how
 
 
@@ -98,59 +105,130 @@ def section_claims(ctx: Context) -> Section:
 # ---------------------------------------------------------------- ablations
 
 
-def _paper_codecs(ctx: Context, paper: str, ds: str) -> list[str]:
-    pre = ctx.paper_prefixes(paper)
-    return sorted(c for c in ctx.rd(ds) if any(c.lower().startswith(p) for p in pre))
+def _bd_value_cell(bd) -> str:
+    """A reproduce/ablation.py BD dict {value, valid, warnings} as a cell; a refused BD shows why."""
+    if not isinstance(bd, dict):
+        return "—"
+    warns = "; ".join(map(str, bd.get("warnings") or []))
+    if bd.get("value") is None:
+        return f'— <span class="iqr">({esc(warns or "not computed")})</span>'
+    flag = f' <span class="bad" title="{esc(warns)}">⚠ {esc(warns)}</span>' if warns else ""
+    return fmt(bd["value"], 2) + flag
+
+
+def _variant_claims(ctx: Context, family: str, variant: str) -> str:
+    subject = f"{family}:{variant}"
+    cs = [c for cl in ctx.claims.values() for c in cl if c.subject == subject]
+    if not cs:
+        return "—"
+    return "<br>".join(f"<code>{esc(c.quantity)}</code> {fmt(c.value) if c.value is not None else esc(c.text)} {esc(c.unit)} "
+                       f'<span class="iqr">({esc(c.ref)}{", " + esc(c.dataset) if c.dataset else ""})</span>' for c in cs)
+
+
+def _ablation_papers() -> dict[str, tuple[str, list[str]]]:
+    # the producer's own paper -> (claims file, variant families) table, so both stay in step
+    from rsicbench.reproduce.ablation import PAPERS
+
+    return PAPERS
 
 
 def section_ablation(ctx: Context) -> Section:
-    papers = sorted(set(ctx.claims) | set((ctx.cfg.get("papers") or {})))
-    if not papers:
-        return Section("ablation", "Ablations per paper", missing("(paper claims files)", ctx.claims_dir / "<paper>.yaml"), False)
-    parts = [note(f"Per paper: each variant's BD against the paper's own baseline (as the paper's ablation table), "
-                  f"beside the paper's number; variants without a paper number show their BD vs {ANCHOR}.")]
+    variants = ctx.papers_cfg.get("variants") or {}
+    papers = _ablation_papers()
+    parts = [note("One row per paper variant (configs/papers.yaml <code>variants</code>): our BD-rate / BD-PSNR of the "
+                  "variant against its family's <code>baseline</code> variant on the papers' evaluation set, from "
+                  "<code>results/ablation/&lt;paper&gt;.json</code> (reproduce/ablation.py, pchip), beside the paper's "
+                  "numbers for that variant. A BD the ablation stage refused shows its reason; "
+                  "“not run” = the ablation file does not exist yet.")]
     produced = False
-    for paper in papers:
-        claims = [c for c in ctx.claims.get(paper, []) if c.quantity.startswith("bd_") and c.anchor and c.anchor != ANCHOR]
+    for paper, (claims_stem, families) in papers.items():
+        table = ctx.ablation.get(paper)
+        rows_by_name = {r["variant"]: r for r in (table or {}).get("rows", [])}
+        ds = Path(str((table or {}).get("rd_root", "results/rd/ucmerced-papers"))).name
+        rd_names = set(ctx.rd(ds)) if ds in ctx.rd_names else set()
+        produced |= table is not None
         rows = []
-        covered = set()
-        for c in claims:
-            ours = ctx.measured_bd(c.dataset, c.subject, c.anchor, c.quantity)
+        for family in families:
+            names = [f"{family}-{v}" for v in sorted(variants.get(family) or {}, key=lambda v: (v != "baseline", v))]
+            names += sorted(n for n, r in rows_by_name.items() if r.get("family") == family and n not in names)
+            for name in names:
+                var = name[len(family) + 1:]
+                r = rows_by_name.get(name)
+                modules = (r or {}).get("modules") or (variants.get(family) or {}).get(var) or {}
+                mod_txt = ", ".join(f"{esc(k)}={esc(v)}" for k, v in sorted(modules.items())) or "—"
+                if r is None:
+                    pts = [p.qtag for p in ctx.rd(ds).get(name, [])] if name in rd_names else []
+                    status = ("not run" + (f' <span class="iqr">(RD points {esc(", ".join(pts))} exist; '
+                                          f"ablation stage not run)</span>" if pts else
+                                          f' <span class="iqr">(no results/ablation/{esc(paper)}.json row, '
+                                          f"no RD points under results/rd/{esc(ds)}/{esc(name)})</span>"))
+                    rows.append([esc(name), mod_txt, "—", "—", "—", "—", _variant_claims(ctx, family, var), status])
+                    continue
+                pts = r.get("rd_points") or []
+                is_base = var == "baseline"
+                status = ("baseline (anchor)" if is_base else "ok" if (r.get("bd_rate_psnr") or {}).get("value") is not None
+                          else "not evaluated" if not pts else "BD refused")
+                if r.get("problems"):
+                    status += f'<br><span class="iqr">{esc("; ".join(map(str, r["problems"])))}</span>'
+                pt_txt = f"{len(pts)}: " + ", ".join(f"{esc(p.get('qtag'))} ({fmt(p.get('bpp'))} bpp, {fmt(p.get('psnr'), 2)} dB)"
+                                                     for p in pts) if pts else "0"
+                rows.append([esc(name), mod_txt, pt_txt,
+                             "—" if is_base or not pts else _bd_value_cell(r.get("bd_rate_psnr")),
+                             "—" if is_base or not pts else _bd_value_cell(r.get("bd_psnr")),
+                             fmt(r.get("params")), _variant_claims(ctx, family, var), status])
+        head = (f"{esc(paper)} — families {', '.join(esc(f) for f in families)} (claims/{esc(claims_stem)}.yaml) "
+                f"{profile_tag(str((table or {}).get('profile', ctx.profile)))}")
+        parts.append(f"<h3>{head}</h3>")
+        if table is None:
+            parts.append(missing(f"ablation-{paper}", ctx.results / "ablation" / f"{paper}.json"))
+        parts.append(table_html(["variant", "modules", "our rate points", f"BD-rate % vs baseline", "BD-PSNR dB vs baseline",
+                                 "params", "paper (same variant)", "status"], rows,
+                                caption=f"{esc(paper)} ablation on {esc(ds)}, ours at "
+                                        f"{profile_tag(str((table or {}).get('profile', ctx.profile)))}"))
+    # claims measured against a non-JPEG2000 anchor that is one of our codecs (computed here from RD means)
+    extra = [c for cs in ctx.claims.values() for c in cs
+             if c.quantity.startswith("bd_") and c.anchor and c.anchor != ANCHOR and ":" not in c.subject]
+    if extra:
+        rows = []
+        for c in extra:
+            ours = ctx.measured_for(c)
             produced |= ours is not None
-            covered.add((c.dataset, c.subject))
-            rows.append([esc(c.dataset or "—"), esc(c.subject), esc(c.anchor), f"<code>{esc(c.quantity)}</code>",
+            rows.append([esc(c.paper), esc(c.dataset or "—"), esc(c.subject), esc(c.anchor), f"<code>{esc(c.quantity)}</code>",
                          f"{fmt(c.value)} {esc(c.unit)} <span class='iqr'>({esc(c.ref)})</span>", _ours_cell(ours)])
-        for ds in ctx.rd_names:
-            for codec in _paper_codecs(ctx, paper, ds):
-                if (ds, codec) in covered:
-                    continue
-                bd_rows = [r for r in (ctx.bd(ds) or []) if r.codec == codec and r.anchor == ANCHOR]
-                if not bd_rows:
-                    rows.append([esc(ds), esc(codec), esc(ANCHOR), "—", "—", missing("bd", f"results/bd/{ds}.json row {codec}")])
-                    continue
-                produced = True
-                for q, v in sorted(bd_rows[0].values.items()):
-                    ci = bd_rows[0].ci.get(q)
-                    rows.append([esc(ds), esc(codec), esc(ANCHOR), f"<code>{esc(q)}</code>", "—",
-                                 fmt(v) + (f'<span class="iqr"> [{fmt(ci[0], 2)}, {fmt(ci[1], 2)}]</span>' if ci else "")])
-        parts.append(f"<h3>{esc(paper)} {profile_tag(ctx.profile)}</h3>")
-        if rows:
-            parts.append(table(["dataset", "variant", "vs", "quantity", "paper", "ours"], rows,
-                               caption=f"{esc(paper)} ablation, ours at {profile_tag(ctx.profile)}"))
-        else:
-            parts.append(missing(f"{paper} training / evaluation", f"results/rd/<ds>/{ctx.paper_prefixes(paper)[0]}*"))
+        parts.append("<h3>Other claims against a paper's own baseline</h3>")
+        parts.append(table_html(["paper", "dataset", "variant", "vs", "quantity", "paper", "ours"], rows,
+                                caption=f"ours at {profile_tag(ctx.profile)}"))
+    parts.append(note("The ROI papers (MROI-CFHPM, AGDL) compare whole systems rather than module ablations: "
+                      '<a href="#roi">ROI results</a>.'))
     return Section("ablation", "Ablations per paper", "".join(parts), produced)
 
 
 # ---------------------------------------------------------------- complexity
 
-COMPLEXITY_HEAD = {"params": "params", "flops": "FLOPs/MACs", "enc_s": "encode", "dec_s": "decode", "memory": "memory"}
+COMPLEXITY_HEAD = {"params": "params", "flops": "FLOPs", "enc_s": "encode s", "dec_s": "decode s", "memory": "memory"}
+
+
+def _fidelity_table(rows: list[dict]) -> str:
+    body = []
+    for r in rows:
+        diffs = []
+        for q in ("params", "flops"):
+            d = r.get(f"rel_diff_{q}") or {}
+            if d:
+                diffs.append(f"{q}: " + ", ".join(f"{esc(k)} {v:+.1%}" for k, v in sorted(d.items()) if isinstance(v, (int, float))))
+        body.append([esc(r["table"]), esc(r["name"]), esc("×".join(map(str, r.get("input") or []))),
+                     fmt(r.get("params")), fmt(r.get("params_thop")), fmt(r.get("paper_params")),
+                     fmt(r.get("flops")), fmt(r.get("macs_thop")), fmt(r.get("paper_flops")), "<br>".join(diffs) or "—"])
+    return table(["paper table", "model / block", "input", "params (all)", "params (thop conv.)", "paper params",
+                  "FLOPs (FlopCounter)", "MACs (thop conv.)", "paper FLOPs", "relative difference"], body, cls="num",
+                 caption="architecture fidelity at the papers' configurations (results/fidelity.json; conventions: "
+                         "reproduce/fidelity.py) — independent of the profile")
 
 
 def section_complexity(ctx: Context) -> Section:
     claims = [c for cs in ctx.claims.values() for c in cs if c.quantity in CLAIM_COMPLEXITY]
-    if not ctx.complexity and not claims:
-        return Section("complexity", "Complexity", missing("complexity", ctx.results / "complexity" / "<model>.json"), False)
+    if not ctx.complexity and not ctx.fidelity:
+        return Section("complexity", "Complexity", missing("complexity / fidelity", ctx.results / "complexity" / "<model>.json"), False)
     parts = []
     if ctx.complexity:
         rows = []
@@ -159,49 +237,143 @@ def section_complexity(ctx: Context) -> Section:
             for col in COMPLEXITY_FIELDS:
                 key = complexity_key(row, col)
                 cells.append("—" if key is None else f'{fmt(row[key])}<br><span class="iqr">{esc(key)}</span>')
+            arch = ", ".join(f"{k.split('.', 1)[1]}={fmt(v)}" for k, v in sorted(row.items()) if k.startswith("arch."))
+            cells.append(f"{esc(arch) or '—'}<br><span class='iqr'>profile {esc(row.get('profile', '?'))}, "
+                         f"input {esc(row.get('input', '?'))}, threads {esc(row.get('torch_threads', '?'))}</span>")
             others = "".join(f"<li><code>{esc(k)}</code>: {fmt(v) if isinstance(v, (int, float)) else esc(v)}</li>" for k, v in sorted(row.items()))
             cells.append(f"<details><summary>all fields</summary><ul>{others}</ul></details>")
             rows.append(cells)
-        parts.append(table(["model"] + list(COMPLEXITY_HEAD.values()) + ["details"], rows,
-                           caption=f"measured, {profile_tag(ctx.profile)} (units as written in results/complexity; key under each value)"))
+        parts.append(table(["model"] + list(COMPLEXITY_HEAD.values()) + ["architecture", "details"], rows,
+                           caption=f"measured on the trained checkpoint, {profile_tag(ctx.profile)} (units as written in "
+                                   "results/complexity; key under each value; memory = CUDA peak on a GPU, else the "
+                                   "process RSS growth in KiB)"))
     else:
         parts.append(missing("complexity", ctx.results / "complexity" / "<model>.json"))
+    if ctx.fidelity:
+        parts.append("<h3>Architecture fidelity</h3>" + _fidelity_table(ctx.fidelity))
+    else:
+        parts.append(missing("fidelity", ctx.results / "fidelity.json"))
     if claims:
         rows = []
         for c in claims:
             ours = ctx.measured_for(c)
+            v, why = verdict(ctx, c, ours)
             rows.append([esc(c.paper), esc(c.subject), f"<code>{esc(c.quantity)}</code>",
-                         f"{fmt(c.value)} {esc(c.unit)} <span class='iqr'>({esc(c.ref)})</span>", _ours_cell(ours)])
+                         f"{fmt(c.value)} {esc(c.unit)} <span class='iqr'>({esc(c.ref)})</span>", _ours_cell(ours), _verdict_cell(v, why)])
         parts.append("<h3>Beside the papers' tables</h3>")
-        parts.append(table(["paper", "model", "quantity", "paper", "ours (same unit)"], rows,
-                           caption=f"ours at {profile_tag(ctx.profile)}; timings depend on the machine (see provenance)"))
-    return Section("complexity", "Complexity", "".join(parts), bool(ctx.complexity))
+        parts.append(table(["paper", "model", "quantity", "paper", "ours (same unit)", "verdict"], rows,
+                           caption=f"ours at {profile_tag(ctx.profile)} unless from results/fidelity.json; "
+                                   "timings depend on the machine (see provenance); — = nothing we measure maps to it"))
+    return Section("complexity", "Complexity", "".join(parts), bool(ctx.complexity or ctx.fidelity))
 
 
 # ---------------------------------------------------------------- downstream
 
 
+def _target_cell(at) -> str:
+    if not at:
+        return "—"
+    where = (f"{esc(at['qtag'])}" if at.get("qtag") else "between " + " & ".join(esc(q) for q in at.get("between") or []))
+    extra = f'<br><span class="iqr">{esc(at["note"])}</span>' if at.get("note") else ""
+    cls = ' class="bad"' if at.get("method") == "nearest" else ""
+    return (f"{fmt(at.get('oa'), 2)} <span{cls}>({esc(at.get('method'))})</span><br>"
+            f'<span class="iqr">{where}, {fmt(at.get("bpp"))} bpp</span>{extra}')
+
+
+def _cm_point(run, codec: str, at) -> tuple[str, dict] | None:
+    """The measured point whose confusion stands for a target: the matched/nearest point itself,
+    or for an interpolated OA the bracketing point closer in bpp (labelled as such)."""
+    pts = run.points.get(codec) or {}
+    if not at:
+        return None
+    if at.get("qtag") in pts:
+        return at["qtag"], pts[at["qtag"]]
+    cands = [(q, pts[q]) for q in at.get("between") or [] if q in pts and pts[q].get("bpp") is not None]
+    if not cands:
+        return None
+    return min(cands, key=lambda qp: (abs(qp[1]["bpp"] - float(at.get("bpp") or 0)), qp[0]))
+
+
 def section_downstream(ctx: Context) -> Section:
     if not ctx.downstream:
-        return Section("downstream", "Downstream classification", missing("classify", ctx.results / "downstream" / "<ds>"), False)
-    max_cm = int(ctx.cfg.get("max_confusion_matrices", 6))
-    parts = []
-    for ds, items in sorted(ctx.downstream.items()):
+        return Section("downstream", "Downstream classification",
+                       missing("classify-train / classify-eval", ctx.results / "downstream" / "<ds>" / "summary.json"), False)
+    from rsicbench.reports.htmlutil import heatmap
+    from rsicbench.reports.sections import png_file_uri
+
+    parts = [note("EMTCAL-style scene classifier trained on the original images (downstream/), scored on every codec's "
+                  "reconstructions of the test split. OA in %. OA at a target rate: <b>matched</b> = the matched-rate "
+                  "point <code>bpp&lt;t&gt;</code>; <b>interpolated</b> = linear in bpp between the two fixed-rate points "
+                  "around it; <b>nearest</b> (red) = the target lies outside the codec's measured range, the nearest "
+                  "point is used, never extrapolated. BD-OA: mean OA difference (percentage points) vs the anchor.")]
+    produced = False
+    for ds, run in sorted(ctx.downstream.items()):
         parts.append(f"<h3>{esc(ds)} {profile_tag(ctx.profile)}</h3>")
-        extra_keys = sorted({k for r in items for k in r.extra if k not in ("name",)})[:6]
-        rows = [[esc(r.name), fmt(r.oa)] + [fmt(r.extra.get(k)) if not isinstance(r.extra.get(k), str) else esc(r.extra[k]) for k in extra_keys]
-                for r in items if r.oa is not None]
-        if rows:
-            parts.append(table(["result", "OA"] + [esc(k) for k in extra_keys], rows,
-                               caption=f"overall accuracy, {esc(ds)}, {profile_tag(ctx.profile)}", cls="num"))
-        oa_claims = [c for cs in ctx.claims.values() for c in cs if c.quantity.startswith("oa") and c.dataset == ds]  # oa and oa_gain
+        tr = run.train
+        if tr:
+            st = tr.get("settings") or {}
+            parts.append(table(
+                ["backbone", "input px", "epochs", "train / val / test images", "classes", "best epoch", "val OA",
+                 "clean test OA", "training time s"],
+                [[esc(st.get("backbone")) + (" (ImageNet init)" if st.get("pretrained") else ""), fmt(st.get("input_size")),
+                  fmt(st.get("epochs")), f"{fmt(tr.get('n_train'))} / {fmt(tr.get('n_val'))} / {fmt(tr.get('n_test'))}",
+                  fmt(len(tr.get("classes") or [])), fmt(tr.get("best_epoch")), fmt(tr.get("best_val_oa"), 2),
+                  fmt(tr.get("clean_test_oa"), 2), fmt(tr.get("train_seconds_total"), 0)]],
+                caption=f"classifier: results/classifier/{esc(ds)}/train.json (data source {esc(tr.get('data_source'))})", cls="num"))
+        else:
+            parts.append(missing(f"classify-train@{ds}", ctx.results / "classifier" / ds / "train.json"))
+        summ = run.summary
+        if summ is None:
+            parts.append(missing(f"classify-eval@{ds}", ctx.results / "downstream" / ds / "summary.json"))
+            continue
+        produced = True
+        targets = [f"{float(t):.2f}" for t in summ.get("targets") or []]
+        codecs = summ.get("codecs") or {}
+        measured = set(ctx.rd(ds)) if ds in ctx.rd_names else set()
+        rows = [["original (no compression)"] + [fmt((summ.get("clean") or {}).get("oa"), 2)] * len(targets)
+                + ["—", fmt((summ.get("clean") or {}).get("n_images"))]]
+        for codec in sorted(set(codecs) | measured):
+            d = codecs.get(codec)
+            if d is None:
+                rows.append([esc(codec)] + ["—"] * len(targets)
+                            + ["—", '<span class="iqr">not scored: classify-eval ran before this codec had results</span>'])
+                continue
+            ats = d.get("at_target") or {}
+            bd = d.get("bd_oa_vs_anchor")
+            bd_txt = "anchor" if codec == summ.get("anchor") else (fmt(bd, 2) if bd is not None else "— <span class='iqr'>(curves do not overlap / &lt;2 points)</span>")
+            npts = len(d.get("curve") or []) + len(d.get("matched") or [])
+            rows.append([esc(codec)] + [_target_cell(ats.get(t)) for t in targets] + [bd_txt, fmt(npts)])
+        parts.append(table(["codec"] + [f"OA at {esc(t)} bpp" for t in targets] + [f"BD-OA vs {esc(summ.get('anchor'))} (pp)", "rate points scored"],
+                           rows, caption=f"overall accuracy (%), {esc(ds)}, {profile_tag(ctx.profile)}; "
+                                         f"classifier {esc((summ.get('classifier') or {}).get('sha256_16'))}", cls="num"))
+        if "oa_vs_bpp.png" in run.plots:
+            parts.append(f'<div class="oaplot"><img src="{png_file_uri(run.plots["oa_vs_bpp.png"])}" alt="OA vs bpp, {esc(ds)}" '
+                         'width="704" height="462"></div>')
+        oa_claims = [c for cs in ctx.claims.values() for c in cs if c.quantity.startswith("oa") and c.dataset == ds]
         if oa_claims:
             crow = [[esc(c.paper), esc(c.subject), f"{fmt(c.value)} {esc(c.unit)} ({esc(c.ref)})", _ours_cell(ctx.measured_for(c))] for c in oa_claims]
             parts.append(table(["paper", "subject", "paper OA", "ours"], crow, caption="beside the papers"))
-        cms = [r for r in items if r.confusion is not None]
-        for r in cms[:max_cm]:
-            parts.append(f'<div class="plot cm">{plots.confusion_figure(r.confusion, r.classes, f"{ds}: {r.name} ({ctx.profile})")}</div>')
-        if len(cms) > max_cm:
-            parts.append(note(f"{len(cms) - max_cm} more confusion matrices are in <code>results/downstream/{esc(ds)}/</code> "
-                              "(report.yaml <code>max_confusion_matrices</code> limits the file size)."))
-    return Section("downstream", "Downstream classification", "".join(parts), True)
+        # confusion matrices: every codec at every target (a point shared by both targets once)
+        classes = list((run.clean or {}).get("classes") or next((p.get("classes") for pts in run.points.values() for p in pts.values()), []))
+        cms = []
+        if run.clean and run.clean.get("confusion") is not None:
+            cms.append(heatmap(run.clean["confusion"], f"<b>original</b>: OA {fmt(run.clean.get('oa'), 2)}"))
+        for codec in sorted(codecs):
+            seen: dict[str, list[str]] = {}
+            for t in targets:
+                got = _cm_point(run, codec, (codecs[codec].get("at_target") or {}).get(t))
+                if got:
+                    seen.setdefault(got[0], []).append(t)
+            for qtag, ts in seen.items():
+                p = run.points[codec][qtag]
+                if p.get("confusion") is None:
+                    continue
+                at0 = (codecs[codec].get("at_target") or {}).get(ts[0]) or {}
+                how = "" if at0.get("qtag") == qtag else " (nearest measured point to the interpolated target)"
+                cms.append(heatmap(p["confusion"], f"<b>{esc(codec)}</b> {esc(qtag)} for {esc(' & '.join(ts))} bpp{how}: "
+                                                   f"{fmt(p.get('bpp'))} bpp, OA {fmt(p.get('oa'), 2)}"))
+        if cms:
+            legend = ", ".join(f"{i} {esc(c)}" for i, c in enumerate(classes))
+            parts.append("<h4>Confusion matrices (rows = true class, columns = predicted; shade = fraction of the true "
+                         "class, number = count)</h4>" + note("Classes: " + legend) + f'<div class="hms">{"".join(cms)}</div>')
+    return Section("downstream", "Downstream classification", "".join(parts), produced)

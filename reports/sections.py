@@ -115,8 +115,19 @@ def _bd_cell(row, q: str) -> str:
     ci = row.ci.get(q)
     ci_txt = f'<span class="iqr"> [{fmt(ci[0], 2)}, {fmt(ci[1], 2)}]</span>' if ci else '<span class="iqr"> (no CI)</span>'
     warn = row.extra.get(f"{q}.warnings")
-    flag = f' <span class="bad" title="{esc(warn)}">⚠ {esc(warn)}</span>' if warn else ""
+    flag = f' <span class="bad" title="{esc(warn)}">⚠</span>' if warn else ""  # text in the row's note
     return fmt(row.values[q], 2) + ci_txt + flag
+
+
+def _bd_warnings(row) -> str:
+    """The BD code's warnings of one row, each once, with the quantities it concerns."""
+    seen: dict[str, list[str]] = {}
+    for q in sorted(row.values):
+        for w in str(row.extra.get(f"{q}.warnings") or "").split("; "):
+            if w:
+                seen.setdefault(w, []).append(q)
+    return "<br>".join(f'<span class="bad">⚠ {esc(w)}</span> <span class="iqr">({esc(", ".join(qs))})</span>'
+                       for w, qs in seen.items())
 
 
 def section_bd(ctx: Context) -> Section:
@@ -124,7 +135,9 @@ def section_bd(ctx: Context) -> Section:
     if not names:
         return Section("bd", f"BD-rate and BD-PSNR vs {ANCHOR}", missing("bd", ctx.results / "bd" / "<ds>.json"), False)
     parts = [note(f"Negative BD-rate = fewer bits than {ANCHOR} at equal quality; positive BD-PSNR = better quality "
-                  "at equal rate. Brackets: the confidence interval written by the BD stage.")]
+                  "at equal rate. Brackets: the bootstrap confidence interval written by the BD stage; ⚠ = the BD "
+                  "code's warning (the value is shown but is unreliable); — with a reason = the BD stage refused it. "
+                  "Every codec measured on the dataset has a row.")]
     produced = False
     for ds in names:
         rows = ctx.bd(ds)
@@ -133,19 +146,40 @@ def section_bd(ctx: Context) -> Section:
             parts.append(missing("bd", ctx.results / "bd" / f"{ds}.json"))
             continue
         produced = True
-        main = [r for r in rows if r.anchor == ANCHOR]
-        quantities = sorted({q for r in main for q in r.values})
+        main = {r.codec: r for r in rows if r.anchor == ANCHOR}
         if not main:
             parts.append(note(f"<code>results/bd/{esc(ds)}.json</code> has no rows against {ANCHOR}."))
             continue
-        body = [[esc(r.codec)] + [_bd_cell(r, q) for q in quantities] for r in main]
-        parts.append(table(["codec"] + [f"<code>{esc(q)}</code>" for q in quantities], body,
+        quantities = sorted({q for r in main.values() for q in r.values})
+        measured = ctx.rd(ds)
+        body = []
+        for codec in sorted(set(main) | set(measured)):
+            r = main.get(codec)
+            if codec == ANCHOR and r is None:
+                body.append([esc(codec)] + ["anchor"] * len(quantities) + [_points_txt(measured.get(codec)), ""])
+                continue
+            if r is None:
+                body.append([esc(codec)] + ["—"] * len(quantities) + [
+                    _points_txt(measured.get(codec)),
+                    f'<span class="iqr">not in results/bd/{esc(ds)}.json: the bd stage ran before this codec had '
+                    "results (rerun <code>dvc repro bd</code>)</span>"])
+                continue
+            reason = str(r.extra.get("error", ""))
+            n_img = r.extra.get("n_images")
+            info = (f"{fmt(r.extra.get('n_points'))} points vs {fmt(r.extra.get('anchor_points'))}; "
+                    f"{fmt(n_img)} images" if "n_points" in r.extra else _points_txt(measured.get(codec)))
+            body.append([esc(codec)] + [_bd_cell(r, q) for q in quantities]
+                        + [info, f'<span class="bad">refused: {esc(reason)}</span>' if reason else _bd_warnings(r)])
+        parts.append(table(["codec"] + [f"<code>{esc(q)}</code>" for q in quantities] + ["curve", "note"], body,
                            caption=f"vs {ANCHOR}, {esc(ds)}, {profile_tag(ctx.profile)}", cls="num"))
-        measured = set(ctx.rd(ds))
-        absent = sorted(measured - {r.codec for r in main} - {ANCHOR})
-        if absent:
-            parts.append(note("Measured but not in the BD table: " + ", ".join(esc(a) for a in absent)))
     return Section("bd", f"BD-rate and BD-PSNR vs {ANCHOR}", "".join(parts), produced)
+
+
+def _points_txt(points) -> str:
+    if not points:
+        return "no RD points"
+    fixed = [p for p in points if p.summary.get("target_bpp") is None]
+    return f"{fmt(len(fixed))} fixed-rate points" + (f" + {len(points) - len(fixed)} matched" if len(points) > len(fixed) else "")
 
 
 # ---------------------------------------------------------------- ROI
@@ -212,6 +246,21 @@ def _find_image(base: Path, relpath: str) -> Path | None:
     return next((c for c in cands if c.is_file()), None)
 
 
+def _find_original(ctx: Context, ds: str, relpath: str) -> Path | None:
+    """The original of a reconstructed image: data/<ds>/images/<relpath>, else the first other
+    image folder that holds it (ROI and paper-variant sets reuse other datasets' images:
+    ucmerced-roi -> data/ucmerced, 38cloud -> data/samples, ucmerced-papers -> results/papers/evalset)."""
+    bases = [ctx.data / ds / "images"]
+    bases += sorted(p / "images" for p in ctx.data.iterdir() if p.is_dir() and p.name != ds) if ctx.data.is_dir() else []
+    bases.append(ctx.results / "papers" / "evalset")
+    return next((f for f in (_find_image(b, relpath) for b in bases) if f is not None), None)
+
+
+def png_file_uri(path: Path) -> str:
+    """A PNG file written by a stage, embedded as it is (the report stays one file)."""
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
 def _png_data_uri(img: np.ndarray) -> str:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="PNG", optimize=False, compress_level=9)
@@ -263,7 +312,7 @@ def section_viewer(ctx: Context) -> Section:
             continue
         produced = True
         figs = []
-        orig = _find_image(ctx.data / ds / "images", image)
+        orig = _find_original(ctx, ds, image)
         if orig is not None:
             figs.append((_png_data_uri(_crop(orig, size)), "original", "lossless"))
         for codec, p in chosen.items():

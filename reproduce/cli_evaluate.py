@@ -77,7 +77,12 @@ def main(argv: list[str] | None = None) -> int:
 
         ds = cfg.get("dataset", "ucmerced")
         samples = [engine.Sample(str(s.path), s.relpath, s.label or "") for s in load_split(ds, ev.get("split", "test"))]
-    samples = engine.subset(samples, ev.get("per_class") or None, ev.get("max_images") or None)
+    # Same images as the classical sweeps (configs/eval.yaml) unless train.yaml's eval says
+    # otherwise: BD rows vs the anchor and downstream OA compare codecs image for image.
+    sweep_ev = settings("eval", a.profile)
+    per_class = ev.get("per_class", sweep_ev.get("per_class"))
+    max_images = ev.get("max_images", sweep_ev.get("max_images"))
+    samples = engine.subset(samples, per_class or None, max_images or None)
     spec = engine.SweepSpec(codec=a.model, dataset=ds, split=ev.get("split", "test"),
                             points=[engine.RatePoint(quality=int(a.rate[1:]))], out_root=Path(a.out_root),
                             options=options, metrics=dict(ev.get("metrics", {"device": "cpu", "lpips": True})),

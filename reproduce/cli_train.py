@@ -38,6 +38,12 @@ def run_config(model: str, rate: str, cfg: dict, overrides: dict | None = None):
     train_cfg = deep_merge(cfg.get("train", {}), spec.get("train", {}))
     train_cfg.update(overrides or {})
     arch = deep_merge(cfg.get("arch", {}), spec.get("arch", {}))
+    per_rate = spec.get("arch_per_rate")  # widths that change with λ (LTCHM: C=192/256, Fig. 1)
+    if per_rate is not None:
+        if not isinstance(per_rate, list) or len(per_rate) != len(lambdas):
+            raise ValueError(f"configs/train.yaml: {model}.arch_per_rate must list one arch mapping per λ "
+                             f"({len(lambdas)})")
+        arch = deep_merge(arch, per_rate[i] or {})
     return TrainConfig.from_dict({**train_cfg, "model": model, "lam": lam, "arch": arch,
                                   "seed": cfg.get("seed", 0), "threads": cfg.get("threads", 2)})
 

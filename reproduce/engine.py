@@ -18,10 +18,19 @@ as encoder side information. A missing or bad mask fails that image with the fil
 Resumable: each image's result is written atomically to parts/ when it finishes; a rerun
 skips images whose part exists, succeeded, and carries the same configuration key (codec,
 library versions, settings, rate point, metric settings). Failed images are retried.
-Parallel: a process pool ('spawn', so no forked OpenMP state); each worker builds the codec
-itself from (name, quality, options) - the same path learned codecs take - with a fixed
-torch thread count, and computes the metrics itself (one MetricSuite per worker), so the
-parent only gathers small records.
+Parallel (`workers` > 1), two ways with the same per-operation thread count `threads`, so
+the numbers do not depend on the choice:
+  * "thread": `workers` threads of this process. Used for codecs that declare
+    `thread_parallel = True` (learned codecs: their time is in torch / entropy-coder calls that
+    release the GIL or are short). Each thread builds its own codec instance (the calling
+    thread reuses the one `_describe` built); the MetricSuite (LPIPS weights) is shared, its
+    forward passes are read-only. No process start-up, no second copy of LPIPS: on a 2-core
+    evaluation of a few dozen images the spawn pool's start-up cost more than the images.
+  * "process": a process pool ('spawn', so no forked OpenMP state); each worker builds the
+    codec itself from (name, quality, options) and computes the metrics itself (one
+    MetricSuite per worker), so the parent only gathers small records. The default for
+    classical codecs (library calls of unknown thread safety).
+`SweepSpec.parallel` = "auto" (the rule above) | "thread" | "process".
 """
 
 from __future__ import annotations
@@ -33,7 +42,9 @@ import json
 import math
 import multiprocessing as mp
 import os
+import queue
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -92,6 +103,8 @@ class SweepSpec:
     threads: int = 1
     keep_recon: bool = True
     roi_dir: str | None = None
+    #: "auto" | "thread" | "process" (module docstring); only used when workers > 1
+    parallel: str = "auto"
 
     def point_dir(self, point: RatePoint) -> Path:
         return Path(self.out_root) / self.dataset / self.codec / point.qtag
@@ -130,8 +143,16 @@ def config_key(describe: dict[str, Any], metrics: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- worker side
-_STATE: dict[str, Any] = {}
+_STATE: dict[str, Any] = {}  # the MetricSuite, shared by the threads of a process
+_LOCAL = threading.local()  # codec instances: one set per thread
+_SUITE_LOCK = threading.Lock()
 _CODEC_CACHE_SIZE = 8  # >= the rate points of one sweep, so each model is built once
+
+
+def clear_caches() -> None:
+    """Forget the cached codecs (this thread's) and MetricSuite: the next sweep builds them anew."""
+    _STATE.clear()
+    _LOCAL.__dict__.clear()
 
 
 def _init_worker(threads: int) -> None:
@@ -146,17 +167,18 @@ def _init_worker(threads: int) -> None:
 
 def _suite(metrics: dict[str, Any]):
     key = json.dumps(metrics, sort_keys=True)
-    if _STATE.get("suite_key") != key:
-        from rsicbench.metrics import MetricSuite
+    with _SUITE_LOCK:  # threads share one suite: build it once
+        if _STATE.get("suite_key") != key:
+            from rsicbench.metrics import MetricSuite
 
-        _STATE["suite"] = MetricSuite(**metrics)
-        _STATE["suite_key"] = key
-    return _STATE["suite"]
+            _STATE["suite"] = MetricSuite(**metrics)
+            _STATE["suite_key"] = key
+        return _STATE["suite"]
 
 
 def _codec(name: str, quality: float, options: dict[str, Any]):
     key = (name, quality, json.dumps(options, sort_keys=True, default=str))
-    cache = _STATE.setdefault("codecs", {})
+    cache = _LOCAL.__dict__.setdefault("codecs", {})
     if key in cache:
         cache[key] = cache.pop(key)  # most recently used last
     else:
@@ -188,15 +210,16 @@ def evaluate_image(task: dict[str, Any]) -> dict[str, Any]:
             from rsicbench.reproduce.roi import read_mask
 
             roi_mask = read_mask(task["roi"], ref.shape)
-        t0 = time.perf_counter()
         if task["target_bpp"] is not None:
             from rsicbench.reproduce.search import find_quality
 
+            t0 = time.perf_counter()
             found = find_quality(task["codec"], ref, task["target_bpp"], task["options"])
             data, quality = found.data, found.quality
         else:
             quality = task["quality"]
-            enc = _codec(task["codec"], quality, task["options"])
+            enc = _codec(task["codec"], quality, task["options"])  # built (if new) outside enc_s
+            t0 = time.perf_counter()
             data = enc.encode(ref, roi=roi_mask) if getattr(enc, "needs_roi", False) else enc.encode(ref)
         enc_s = time.perf_counter() - t0
         codec = _codec(task["codec"], quality, task["options"])
@@ -262,6 +285,14 @@ def _run(todo: list[dict], spec: SweepSpec, on_result: Callable[[dict], None] | 
                     on_result(row)
                 yield row
             return
+        if _parallel_mode(spec, todo) == "thread":
+            _init_worker(spec.threads)
+            for row in _run_threads(todo, spec.workers):
+                bar.update(1)
+                if on_result:
+                    on_result(row)
+                yield row
+            return
         ctx = mp.get_context("spawn")
         with ctx.Pool(spec.workers, initializer=_init_worker, initargs=(spec.threads,)) as pool:
             for row in pool.imap_unordered(evaluate_image, todo, chunksize=1):
@@ -271,6 +302,73 @@ def _run(todo: list[dict], spec: SweepSpec, on_result: Callable[[dict], None] | 
                 yield row
     finally:
         bar.close()
+
+
+def _parallel_mode(spec: SweepSpec, todo: list[dict]) -> str:
+    if spec.parallel in ("thread", "process"):
+        return spec.parallel
+    if spec.parallel != "auto":
+        raise ValueError(f"SweepSpec.parallel: {spec.parallel!r}, expected auto | thread | process")
+    t = todo[0]
+    quality = t["quality"]
+    if quality is None:  # matched-rate mode: the codec class is the same at every quality
+        from rsicbench.reproduce.search import _mid_quality
+
+        quality = _mid_quality(t["codec"])
+    return "thread" if getattr(_codec(t["codec"], quality, t["options"]), "thread_parallel", False) else "process"
+
+
+def _row(item: dict | BaseException) -> dict:
+    if isinstance(item, BaseException):
+        raise item
+    return item
+
+
+def _run_threads(todo: list[dict], workers: int) -> Iterable[dict]:
+    """evaluate_image over `todo` on `workers` threads (this one included); rows as they finish."""
+    tasks: queue.SimpleQueue = queue.SimpleQueue()
+    for t in todo:
+        tasks.put(t)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+
+    def work() -> None:
+        while True:
+            try:
+                t = tasks.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                done.put(evaluate_image(t))
+            except BaseException as e:  # evaluate_image records image errors; this is a bug: re-raise it
+                done.put(e)
+                return
+
+    helpers = [threading.Thread(target=work, name=f"sweep-{i}", daemon=True) for i in range(workers - 1)]
+    for h in helpers:
+        h.start()
+    try:
+        # This thread works too (it holds the codec `_describe` built): one task at a time,
+        # handing out what the helpers finished in between.
+        while True:
+            try:
+                t = tasks.get_nowait()
+            except queue.Empty:
+                break
+            yield evaluate_image(t)
+            while not done.empty():
+                yield _row(done.get())
+        for h in helpers:
+            h.join()
+        while not done.empty():
+            yield _row(done.get())
+    finally:
+        while True:  # the consumer stopped early: let the helpers run dry, then wait for them
+            try:
+                tasks.get_nowait()
+            except queue.Empty:
+                break
+        for h in helpers:
+            h.join()
 
 
 def _stats(rows: list[dict]) -> tuple[dict[str, float | None], dict[str, float | None]]:

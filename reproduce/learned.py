@@ -109,6 +109,9 @@ class LearnedCodec(Codec):
     higher_is_better = True
     quality_range = (0, 15)
     integer_quality = True
+    # Separate instances may code in threads of one process (engine "thread" mode): the time
+    # is in torch ops, which release the GIL, and nothing is shared between instances.
+    thread_parallel = True
 
     def __init__(self, quality: float, **options: Any) -> None:
         super().__init__(quality, **options)

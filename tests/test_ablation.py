@@ -160,3 +160,15 @@ def test_ablation_table_bad_summary_names_the_file(tmp_path):
         ablation_table("ltchm", {"ltchm": {"baseline": {}}}, tmp_path / "rd", _claims(tmp_path), "ci",
                        with_params=False)
     assert not math.isnan(0.0)
+
+
+def test_ltchm_paper_profile_channels_follow_lambda():
+    """LTCHM Fig. 1: C = 192 for λ in {128, 256, 512}, 256 above (arch_per_rate)."""
+    from rsicbench.reproduce.cli_train import run_config
+
+    cfg = settings("train", "paper")
+    widths = [run_config("ltchm-full", f"r{i}", cfg).arch["N"] for i in range(6)]
+    assert widths == [192, 192, 192, 256, 256, 256]
+    bad = {"models": {"m": {"lambdas": [1, 2], "arch_per_rate": [{"N": 8}]}}}
+    with pytest.raises(ValueError, match="arch_per_rate must list one arch mapping per λ"):
+        run_config("m", "r0", bad)

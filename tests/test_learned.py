@@ -119,3 +119,30 @@ def test_all_baselines_registered():
     for m in ("bmshj2018-factorized", "bmshj2018-factorized-relu", "bmshj2018-hyperprior", "mbt2018-mean",
               "mbt2018", "cheng2020-anchor", "cheng2020-attn", "cheng2020-gmm"):
         assert m in names
+
+
+@pytest.mark.parametrize("model", ["bmshj2018-hyperprior", "cheng2020-gmm"])
+def test_engine_thread_mode_matches_sequential(ckpts, model, tmp_path):
+    """workers=2 runs learned codecs in threads of one process; every number equals workers=1."""
+    import csv
+
+    from rsicbench.reproduce import engine
+
+    samples = engine.samples_from_folder(_images(tmp_path / "imgs", 5))
+    rows = {}
+    for workers, parallel in ((1, "auto"), (2, "auto"), (2, "thread")):
+        spec = engine.SweepSpec(codec=model, dataset="toy", split="test", points=[engine.RatePoint(quality=0)],
+                                out_root=tmp_path / f"rd{workers}{parallel}", workers=workers, parallel=parallel,
+                                options={"checkpoint": str(ckpts[model]), "threads": 1},
+                                metrics={"device": "cpu", "lpips": True})
+        engine.clear_caches()
+        res = engine.run_sweep(spec, samples)
+        assert res.computed == 5 and not res.failed
+        if workers > 1:
+            assert engine._parallel_mode(spec, [{"codec": model, "quality": 0, "options": spec.options}]) == "thread"
+        with open(spec.point_dir(spec.points[0]) / "per_image.csv", newline="") as f:
+            rows[(workers, parallel)] = [{k: v for k, v in r.items() if k not in ("enc_s", "dec_s")}
+                                         for r in csv.DictReader(f)]
+    first = rows[(1, "auto")]
+    assert all(r["lpips"] and r["vifp"] and r["msssim"] for r in first)
+    assert rows[(2, "auto")] == first and rows[(2, "thread")] == first

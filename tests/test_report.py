@@ -1,5 +1,6 @@
-"""The HTML report: sections from a fixture tree, honest 'not produced' text, no external URLs,
-determinism, verdicts, bad-input errors, the CLI and the DVC side files."""
+"""The HTML report: sections from a fixture tree written by the producers' own code
+(tests/report_fixtures.py), honest 'not produced' text, no external URLs, determinism,
+verdicts, bad-input errors, the CLI and the DVC side files."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from rsicbench.config import settings
 from rsicbench.reports.build import build_report
-from test_report_fixtures import make_tree
+from report_fixtures import PAPER_POINTS, make_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION_IDS = ["datasets", "rd", "bd", "ablation", "complexity", "downstream", "roi", "claims", "viewer", "provenance"]
@@ -52,32 +53,109 @@ def built(tree):
     return root, facts, out, out.read_text(encoding="utf-8"), done
 
 
+def _rows(sec: str) -> dict[str, str]:
+    """First cell text -> the whole row, for every table row of a section."""
+    return {re.sub(r"<[^>]+>", "", m.group(1)).strip(): m.group(0)
+            for m in re.finditer(r"<tr><td>(.*?)</td>.*?</tr>", sec, re.S)}
+
+
 def test_every_section_renders_from_fixture(built):
     root, facts, out, page, done = built
     assert [s.id for s in done] == SECTION_IDS
     assert all(s.produced for s in done), [s.id for s in done if not s.produced]
     assert "Not produced by this run" not in _section(page, "rd")
     rd = _section(page, "rd")
-    assert rd.count("<svg") == 1 and all(c in rd for c in facts["codecs"])
+    assert rd.count("<svg") == 2 and all(c in rd for c in facts["codecs"])  # ucmerced + ucmerced-papers
     # the failed image is reported, and excluded from the point's count
     assert "decoder crashed" not in rd and "agricultural/agricultural00.png" in rd
-    bd = _section(page, "bd")
-    ltchm = next(r for r in facts["bd"] if r["codec"] == "ltchm")
-    assert f"{ltchm['bd_rate_psnr']:.2f}" in bd and f"{ltchm['bd_rate_psnr'] - 2:.2f}" in bd  # value and CI from the file
     assert "data:image/png;base64," in _section(page, "viewer")
-    assert _section(page, "downstream").count("<svg") == 1  # the one confusion matrix
     roi = _section(page, "roi")
     assert "ROI-PSNR" in roi and "33.750" in roi and "38cloud.iou" in roi and "0.812" in roi
     assert "<td>12</td>" in _section(page, "datasets")
     assert "profile: default" in rd
 
 
+def test_bd_table_has_every_measured_codec(built):
+    root, facts, out, page, done = built
+    rows = _rows(_section(page, "bd"))
+    codecs = facts["bd"]["codecs"]
+    ltchm = codecs["ltchm"]["bd_rate_psnr"]
+    assert f"{ltchm['value']:.2f}" in rows["ltchm"] and f"{ltchm['ci_low']:.2f}" in rows["ltchm"]  # value and CI from the file
+    assert set(rows) == set(facts["codecs"])  # every codec under results/rd/ucmerced/, anchor included
+    assert "anchor" in rows["jpeg2000"]
+    # refused by the BD stage: no number, its reason shown
+    assert codecs["mbt2018"]["bd_rate_psnr"]["value"] is None
+    assert "1 rate points" in rows["mbt2018"] and "pchip needs at least 2" in rows["mbt2018"]
+    assert "not in results/bd/ucmerced.json" in rows["webp"]  # measured after the BD stage ran
+
+
+def test_ablation_has_a_row_per_paper_variant(built):
+    root, facts, out, page, done = built
+    sec = _section(page, "ablation")
+    rows = _rows(sec)
+    names = {f"{fam}-{v}" for fam, vs in facts["variants"].items() for v in vs}
+    assert len(names) == 28 and names <= set(rows)
+    table = {r["variant"]: r for r in facts["ablation"]["rows"]}
+    dam = table["ltchm-dam"]["bd_rate_psnr"]["value"]
+    assert f"{dam:.2f}" in rows["ltchm-dam"] and "-4.233" in rows["ltchm-dam"]  # ours beside the paper's
+    assert "baseline (anchor)" in rows["ltchm-baseline"]
+    assert "BD refused" in rows["ltchm-full"] and "1 rate points" in rows["ltchm-full"]
+    assert "not evaluated" in rows["ltchm-att_sam"]
+    for name in names:
+        if not name.startswith("ltchm-"):  # no results/ablation/{mgss,dmenet}.json in the fixture
+            assert "not run" in rows[name], name
+    assert "results/ablation/mgss.json" in sec and "results/ablation/dmenet.json" in sec
+    assert set(PAPER_POINTS) <= {n for n, r in table.items() if r["rd_points"]}
+
+
+def test_complexity_and_fidelity(built):
+    root, facts, out, page, done = built
+    sec = _section(page, "complexity")
+    rows = _rows(sec)
+    cx = json.loads((root / "results" / "complexity" / "bmshj2018-hyperprior.json").read_text())
+    row = rows["bmshj2018-hyperprior"]
+    for key in ("params.total", "flops", "timing.encode_s", "timing.decode_s", "timing.ru_maxrss_delta_kib"):
+        assert key in row, key
+    assert f"{cx['params']['total']:,}".replace(",", "\u202f") in row
+    wam = facts["fidelity"][0]
+    assert f"{wam['params']:,}".replace(",", "\u202f") in rows["LTCHM Table 5"]
+    # architecture counts at the papers' configuration get a verdict at any profile
+    assert ">reproduced<" in rows["LTCHM"] or ">reproduced<" in sec
+    assert "not reproduced" in sec  # the WAM FLOPs: measured on a smaller input in the fixture
+
+
+def test_downstream_oa_at_targets_and_confusions(built):
+    root, facts, out, page, done = built
+    sec = _section(page, "downstream")
+    rows = _rows(sec)
+    summ = facts["downstream"]
+    assert set(facts["codecs"]) <= set(rows) and "original (no compression)" in rows
+    for codec, d in summ["codecs"].items():
+        for t, at in d["at_target"].items():
+            assert f"({at['method']})" in rows[codec], (codec, t)
+    assert "(matched)" in rows["jpeg"] and "(interpolated)" in rows["ltchm"] and "(nearest)" in rows["mbt2018"]
+    # one heatmap for the clean test set + one or two per codec (a point standing for both targets is shown once)
+    n = sec.count('<table class="hm">')
+    assert 1 + len(summ["codecs"]) <= n <= 1 + 2 * len(summ["codecs"]) and "jpeg</b> bpp0.81" in sec
+    assert 'alt="OA vs bpp, ucmerced"' in sec and "data:image/png;base64," in sec
+    train = json.loads((root / "results" / "classifier" / "ucmerced" / "train.json").read_text())
+    assert "efficientnet_lite0" in sec and f"{train['clean_test_oa']:.2f}" in sec
+
+
 def test_banner_and_verdicts_at_default_profile(built):
     page = built[3]
     assert 'id="profile-banner"' in page and "not comparable to the papers" in page
     claims = _section(page, "claims")
-    assert claims.count("not comparable at this profile</span>") == 5
-    assert ">reproduced<" not in claims
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"<tr><td><code>([^<]+)</code>.*?</tr>", claims, re.S)}
+    for cid in ("t3_bd_ucm", "t3_bd_far", "t5_ablation_dam", "t4_params"):
+        assert "not comparable at this profile" in rows[cid] and "profile default ≠ paper" in rows[cid], cid
+    # no mapping to anything we measure: "—" for ours
+    for cid in ("hyper_psi", "oa_gain_nwpu", "t6_params_minnen", "t3_bd_nwpu"):
+        assert "<td>—</td>" in rows[cid] and "not measured" in rows[cid], cid
+    # measured, but on another dataset than the paper's
+    assert "paper on dota, ours on ucmerced-papers" in rows["table4_bdrate_dota_dam"]
+    # architecture counts (results/fidelity.json) are profile-independent
+    assert ">reproduced<" in rows["table5_params_wam"] and ">not reproduced<" in rows["table5_flops_wam"]
 
 
 def test_verdicts_at_paper_profile(tree, tmp_path):
@@ -90,11 +168,12 @@ def test_verdicts_at_paper_profile(tree, tmp_path):
     rows = {m.group(1): m.group(0) for m in re.finditer(r"<tr><td><code>([^<]+)</code>.*?</tr>", claims, re.S)}
     assert ">reproduced<" in rows["t3_bd_ucm"]  # claimed = ours + 1.0 pp, tolerance 3 pp
     assert ">not reproduced<" in rows["t3_bd_far"]  # claimed = ours + 5 dB
-    assert ">reproduced<" in rows["t4_params"]  # 12.346 M vs 12.3 M, 5 % tolerance
+    assert ">reproduced<" in rows["t4_params"]  # claimed = ours x 1.02, 5 % tolerance
     assert "not comparable at this profile" in rows["t3_bd_nwpu"] and "not measured" in rows["t3_bd_nwpu"]
     assert "computed by the report" in rows["t5_ablation_dam"]  # variant vs its baseline, from our RD means
+    assert "not comparable at this profile" in rows["table4_bdrate_dota_dam"]  # other dataset, even at paper
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics["claims"]["reproduced"] == claims.count(">reproduced<") >= 2 and metrics["profile"] == "paper"
+    assert metrics["claims"]["reproduced"] == claims.count(">reproduced<") >= 3 and metrics["profile"] == "paper"
 
 
 def test_missing_inputs_say_not_produced(tmp_path):
@@ -105,7 +184,12 @@ def test_missing_inputs_say_not_produced(tmp_path):
     for sid in SECTION_IDS[:-1]:
         sec = _section(page, sid)
         assert "Not produced by this run" in sec, sid
-        assert "<svg" not in sec and "<td>" not in sec, sid  # no table of numbers, no plot
+        assert "<svg" not in sec and "data:image" not in sec, sid  # no plot
+        if sid == "ablation":  # every configured variant still has its row, saying it has not run
+            rows = _rows(sec)
+            assert len(rows) == 28 and all("not run" in r and not re.search(r"<td>-?\d", r) for r in rows.values())
+        else:
+            assert "<td>" not in sec, sid  # no table of numbers
     assert (tmp_path / "report" / "rd_points.csv").read_text().strip().count("\n") == 0  # header only
 
 
@@ -130,13 +214,18 @@ def test_dvc_side_files(built):
     root, facts, out, page, done = built
     lines = (out.parent / "rd_points.csv").read_text().splitlines()
     assert lines[0] == "dataset,codec,qtag,n,bpp,psnr,msssim_db,lpips,vifp,roi_psnr"
-    assert len(lines) == 1 + 4 * len(facts["codecs"])
+    points = list((root / "results" / "rd").glob("*/*/*/per_image.csv"))
+    assert len(lines) == 1 + len(points) and len(points) > 4 * len(facts["codecs"])
     jpeg_q10 = next(ln for ln in lines if ln.startswith("ucmerced,jpeg,q10,"))
     assert jpeg_q10.split(",")[3] == str(len(facts["test"]) - 1)  # the failed image is not counted
     m = json.loads((out.parent / "metrics.json").read_text())
     got = m["bd_vs_jpeg2000"]["ucmerced"]["ltchm"]["bd_rate_psnr"]
-    want = next(r for r in facts["bd"] if r["codec"] == "ltchm")["bd_rate_psnr"]
-    assert got == pytest.approx(want, abs=1e-5)
+    assert got == pytest.approx(facts["bd"]["codecs"]["ltchm"]["bd_rate_psnr"]["value"], abs=1e-5)
+    assert m["oa_at_target"]["ucmerced"]["jpeg"]["0.70"] == pytest.approx(
+        facts["downstream"]["codecs"]["jpeg"]["at_target"]["0.70"]["oa"])
+    assert m["ablation_bd_rate_psnr"]["ltchm"]["ltchm-dam"] == pytest.approx(
+        next(r for r in facts["ablation"]["rows"] if r["variant"] == "ltchm-dam")["bd_rate_psnr"]["value"])
+    assert out.stat().st_size < 1_500_000  # self-contained but not bloated
 
 
 def test_bad_inputs_name_the_file(tmp_path):
@@ -146,6 +235,18 @@ def test_bad_inputs_name_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"per_image\.csv: missing columns"):
         _build(tmp_path, tmp_path / "o.html")
     bad_csv.unlink()
+    for rel, text, match in (
+        ("ablation/ltchm.json", '{"paper": "ltchm"}', r"ltchm\.json: expected 'rows'"),
+        ("downstream/ucmerced/jpeg/q30.json", '{"bpp": 0.5}', r"q30\.json: no 'oa'"),
+        ("downstream/ucmerced/summary.json", '{"dataset": "ucmerced"}', r"summary\.json: expected a 'codecs' object"),
+        ("fidelity.json", "[1, 2]", r"fidelity\.json: expected a JSON object"),
+    ):
+        bad = tmp_path / "results" / rel
+        bad.parent.mkdir(parents=True, exist_ok=True)
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=match):
+            _build(tmp_path, tmp_path / "o.html")
+        bad.unlink()
     (tmp_path / "claims").mkdir()
     (tmp_path / "claims" / "x.yaml").write_text("paper: X\nclaims:\n  - id: a\n    ref: T1\n")
     with pytest.raises(ValueError, match=r"x\.yaml: claim #0 \(a\) lacks"):
