@@ -84,14 +84,6 @@ def load_items(ds: str, split: str, seed: int = 0, source: str = "auto") -> tupl
     return _mirror_items(ds, split, seed), "mirror"
 
 
-def subset_per_class(items: Sequence[Item], per_class: int | None) -> list[Item]:
-    """The first `per_class` items of each class: the engine's rule (reproduce.engine.subset),
-    so the classifier scores exactly the images the codecs were evaluated on."""
-    from rsicbench.reproduce.engine import subset
-
-    return subset(items, per_class)
-
-
 def resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
     if rgb.shape[0] == size and rgb.shape[1] == size:
         return rgb

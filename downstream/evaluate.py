@@ -37,9 +37,10 @@ import numpy as np
 
 from rsicbench import fsutil
 from rsicbench.config import seed_everything
-from rsicbench.downstream.data import Item, load_items, load_tensor, subset_per_class
+from rsicbench.downstream.data import Item, load_items, load_tensor
 from rsicbench.downstream.scores import bd_accuracy, confusion, predict, scores
 from rsicbench.downstream.train import load_classifier
+from rsicbench.reproduce.engine import subset  # the engine's rule: the same images the codecs coded
 
 
 def _stem(relpath: str) -> str:
@@ -156,7 +157,7 @@ def evaluate_all(cfg: dict[str, Any], log=print) -> dict[str, Any]:
     out = Path(cfg["results_dir"]) / ds
 
     # clean reference on the original test images (same per-class subset as training)
-    clean_items: list[Item] = subset_per_class(test, st.get("per_class"))
+    clean_items: list[Item] = subset(test, st.get("per_class"))
     x = load_tensor([i.path for i in clean_items], size)
     cidx = {c: i for i, c in enumerate(meta["classes"])}
     clean = scores(confusion([cidx[i.label] for i in clean_items], predict(model, x, batch), len(cidx)), meta["classes"])

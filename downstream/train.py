@@ -35,8 +35,9 @@ import torch.nn.functional as F
 
 from rsicbench import fsutil
 from rsicbench.config import seed_everything
-from rsicbench.downstream.data import augment, load_items, load_tensor, subset_per_class
+from rsicbench.downstream.data import augment, load_items, load_tensor
 from rsicbench.downstream.emtcal import EMTCAL
+from rsicbench.reproduce.engine import subset
 from rsicbench.downstream.scores import confusion, predict, scores
 
 #: settings that change the trained model (the resume key); others (paths, threads) do not
@@ -122,9 +123,9 @@ def train(cfg: dict[str, Any], log=print) -> dict[str, Any]:
     tr_items, src = load_items(ds, cfg["train_split"], seed, cfg.get("source", "auto"))
     va_items, _ = load_items(ds, cfg["val_split"], seed, cfg.get("source", "auto"))
     te_items, _ = load_items(ds, cfg.get("test_split", "test"), seed, cfg.get("source", "auto"))
-    tr_items = subset_per_class(tr_items, cfg.get("per_class"))
-    va_items = subset_per_class(va_items, cfg.get("per_class"))
-    te_items = subset_per_class(te_items, cfg.get("per_class"))
+    tr_items = subset(tr_items, cfg.get("per_class"))
+    va_items = subset(va_items, cfg.get("per_class"))
+    te_items = subset(te_items, cfg.get("per_class"))
     leak = {i.relpath for i in te_items} & ({i.relpath for i in tr_items} | {i.relpath for i in va_items})
     if leak:
         raise RuntimeError(f"{ds}: {len(leak)} test images in the classifier train/val splits, e.g. {sorted(leak)[:3]}")

@@ -6,19 +6,17 @@ import argparse
 import json
 import sys
 
-from rsicbench.reproduce.codec import CodecError, create_codec, list_codecs
+from rsicbench.reproduce.codec import CodecError, codec_factory, create_codec, list_codecs, mid_quality
 
 
 def codec_info(name: str) -> dict:
-    from rsicbench.reproduce.codec import _REGISTRY
-
-    factory = _REGISTRY[name]
+    factory = codec_factory(name)
     rng = getattr(factory, "quality_range", None)
     info = {"codec": name, "quality_name": getattr(factory, "quality_name", "?"),
             "quality_range": list(rng) if rng else None,
             "higher_is_better": getattr(factory, "higher_is_better", None)}  # fmt: skip
     try:  # a learned codec may need a checkpoint to be built; report why not
-        probe = create_codec(name, int((rng[0] + rng[1]) // 2) if rng else 1)
+        probe = create_codec(name, mid_quality(name) if rng else 1)
         info["version"] = probe.version
         info["settings"] = getattr(probe, "settings", probe.options)
     except (CodecError, FileNotFoundError, ValueError, TypeError) as e:

@@ -6,7 +6,8 @@
 Runs reproduce.engine.run_sweep (real bitstreams, full metric set) on the `eval.split` of
 the dataset, with quality = the rate index, writing results/rd/<ds>/<model>/q<i>/...
 Then writes `rate_check.csv` + `rate_check.json` beside the summary: per image the real
-bpp (container bytes), the bpp estimated from the likelihoods, and their ratio. The
+bpp (the container bytes the engine coded), the bpp estimated from the likelihoods, and
+their ratio. The
 checkpoint is ours (results/train/<model>/<rate>/best.pt by default) or CompressAI-format.
 """
 
@@ -24,16 +25,22 @@ from rsicbench.fsutil import write_json, write_text
 
 
 def rate_check(codec, samples, out_dir: Path) -> dict:
-    """Real vs estimated bpp per image (reads each image once more; encodes it once more)."""
+    """Real vs estimated bpp per image. Real: the engine's container bytes (per_image.csv in
+    `out_dir`; images that failed there are left out). Estimated: one eval-mode forward."""
     from rsicbench.imageio import read_rgb
 
+    with open(out_dir / "per_image.csv", newline="") as f:
+        real = {r["image"]: float(r["bpp"]) for r in csv.DictReader(f) if not r["error"] and r["bpp"]}
     rows = []
     for s in sorted(samples, key=lambda s: s.relpath):
+        if s.relpath not in real:
+            continue
         img = read_rgb(s.path)
-        pixels = img.shape[0] * img.shape[1]
-        real = 8.0 * len(codec.encode(img)) / pixels
-        est = codec.estimate_bits(img) / pixels
-        rows.append({"image": s.relpath, "bpp_real": real, "bpp_est": est, "ratio": real / est if est else None})
+        est = codec.estimate_bits(img) / (img.shape[0] * img.shape[1])
+        rows.append({"image": s.relpath, "bpp_real": real[s.relpath], "bpp_est": est,
+                     "ratio": real[s.relpath] / est if est else None})
+    if not rows:
+        raise RuntimeError(f"{out_dir / 'per_image.csv'}: no successfully coded image to check the rate of")
     buf = io.StringIO()
     w = csv.DictWriter(buf, ["image", "bpp_real", "bpp_est", "ratio"], lineterminator="\n")
     w.writeheader()

@@ -105,10 +105,22 @@ def list_codecs() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_codec(name: str, quality: float, **options: Any) -> Codec:
+def codec_factory(name: str) -> Callable[..., Codec]:
+    """The registered class (or factory) of `name`: its class attributes without building it."""
     _load_builtin()
     try:
-        factory = _REGISTRY[name]
+        return _REGISTRY[name]
     except KeyError:
         raise CodecError(f"unknown codec {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
-    return factory(quality, **options)
+
+
+def mid_quality(name: str) -> int:
+    """The middle of the codec's quality range: a valid quality for probing a codec."""
+    rng = getattr(codec_factory(name), "quality_range", None)
+    if rng is None:
+        raise CodecError(f"codec {name!r} has no quality range")
+    return int((rng[0] + rng[1]) // 2)
+
+
+def create_codec(name: str, quality: float, **options: Any) -> Codec:
+    return codec_factory(name)(quality, **options)

@@ -109,8 +109,9 @@ class LearnedCodec(Codec):
     higher_is_better = True
     quality_range = (0, 15)
     integer_quality = True
-    # Separate instances may code in threads of one process (engine "thread" mode): the time
-    # is in torch ops, which release the GIL, and nothing is shared between instances.
+    # Separate instances may code in threads of one process (engine "thread" mode): nothing
+    # is shared between instances. Worth it when the time is in torch ops, which release
+    # the GIL; an instance with an autoregressive context model says False (see below).
     thread_parallel = True
 
     def __init__(self, quality: float, **options: Any) -> None:
@@ -128,6 +129,8 @@ class LearnedCodec(Codec):
         self.model = self.model.to(self.device).eval()
         self.model.update(force=True)
         self.downsampling = int(getattr(self.model, "downsampling", DEFAULT_DOWNSAMPLING))
+        # Serial per-position decoding is a Python loop holding the GIL: use processes.
+        self.thread_parallel = not hasattr(self.model, "context_prediction")
         self.fingerprint = weights_fingerprint(self.model)
 
     def _zoo(self) -> torch.nn.Module:

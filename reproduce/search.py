@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rsicbench.reproduce.codec import Codec, CodecError, create_codec
+from rsicbench.reproduce.codec import Codec, CodecError, create_codec, mid_quality
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def find_quality(
     if not (target_bpp > 0):
         raise CodecError(f"{codec_name}: target bpp must be > 0, got {target_bpp}")
     options = dict(options or {})
-    probe: type[Codec] | Any = create_codec(codec_name, _mid_quality(codec_name), **options)
+    probe: type[Codec] | Any = create_codec(codec_name, mid_quality(codec_name), **options)
     if not probe.integer_quality:
         raise CodecError(f"{codec_name}: target-bpp search needs an integer quality parameter")
     lo, hi = (int(v) for v in probe.quality_range)
@@ -64,14 +64,3 @@ def find_quality(
     rate(b)
     best = min(seen, key=lambda q: (abs(seen[q][0] - target_bpp), -seen[q][0], q))
     return SearchResult(quality=best, bpp=seen[best][0], data=seen[best][1], evaluations=len(seen))
-
-
-def _mid_quality(codec_name: str) -> int:
-    from rsicbench.reproduce.codec import _REGISTRY, _load_builtin
-
-    _load_builtin()
-    factory = _REGISTRY.get(codec_name)
-    rng = getattr(factory, "quality_range", None)
-    if rng is None:
-        raise CodecError(f"unknown codec {codec_name!r} (or one without a quality range)")
-    return int((rng[0] + rng[1]) // 2)

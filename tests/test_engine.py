@@ -10,7 +10,7 @@ import pytest
 
 from rsicbench.imageio import read_rgb, write_png
 from rsicbench.reproduce.codec import CodecError, create_codec
-from rsicbench.reproduce.engine import CSV_COLUMNS, RatePoint, SweepSpec, run_sweep, samples_from_folder
+from rsicbench.reproduce.engine import CSV_COLUMNS, RatePoint, SweepSpec, _parallel_mode, run_sweep, samples_from_folder
 
 METRICS = {"device": "cpu", "lpips": False}
 
@@ -106,6 +106,19 @@ def test_matched_rate_and_parallel(tmp_path, folder):
     assert abs(summary["mean"]["bpp"] - 2.0) < 0.3
     curve = json.loads((tmp_path / "rd" / "toy" / "jpeg.json").read_text())
     assert [p["qtag"] for p in curve] == ["q40"]  # matched points are not on the RD curve
+
+
+def test_parallel_mode(tmp_path):
+    q = [RatePoint(quality=50)]
+    assert _parallel_mode(_spec(tmp_path, q, workers=2)) == "process"  # classical: library thread safety unknown
+    spec = _spec(tmp_path, q, workers=2)
+    spec.parallel = "thread"
+    assert _parallel_mode(spec) == "thread"
+    spec.parallel = "fork"
+    with pytest.raises(ValueError, match="auto | thread | process"):
+        _parallel_mode(spec)
+    with pytest.raises(CodecError, match="unknown codec 'nope'"):
+        _parallel_mode(_spec(tmp_path, q, codec="nope", workers=2))
 
 
 def test_bad_input(tmp_path, folder):
