@@ -330,8 +330,12 @@ def section_downstream(ctx: Context) -> Section:
         targets = [f"{float(t):.2f}" for t in summ.get("targets") or []]
         codecs = summ.get("codecs") or {}
         measured = set(ctx.rd(ds)) if ds in ctx.rd_names else set()
-        rows = [["original (no compression)"] + [fmt((summ.get("clean") or {}).get("oa"), 2)] * len(targets)
-                + ["—", fmt((summ.get("clean") or {}).get("n_images"))]]
+        cl = summ.get("clean") or {}
+        rows = [["original (no compression), whole test split"] + [fmt(cl.get("oa"), 2)] * len(targets)
+                + ["—", f'{fmt(cl.get("n_images"))} images']]
+        if cl.get("n_coded_images"):  # the same images the codec rows were scored on
+            rows.append(["original (no compression), the codecs' images"] + [fmt(cl.get("oa_coded_images"), 2)] * len(targets)
+                        + ["—", f'{fmt(cl.get("n_coded_images"))} images'])
         for codec in sorted(set(codecs) | measured):
             d = codecs.get(codec)
             if d is None:

@@ -241,11 +241,28 @@ def test_evaluation_outputs_on_fixture(fixture_data):
     assert [c["bpp"] for c in j2k["curve"]] == [0.3, 0.6, 1.2]
     assert (res / "plots" / "oa_vs_bpp.png").stat().st_size > 0
     assert (res / "plots" / "confusion_jpeg2000_bpp0.70.png").is_file()
-    assert json.loads((res / "summary.json").read_text())["clean"]["n_images"] == len(splits["test"])
+    clean = json.loads((res / "summary.json").read_text())["clean"]
+    assert clean["n_images"] == clean["n_coded_images"] == len(splits["test"])
+    assert clean["oa_coded_images"] == pytest.approx(clean["oa"])  # the codecs coded every test image
     # resumable: an unchanged point is read back, not rescored
     mtime = (res / "jpeg2000" / "q1.json").stat().st_mtime_ns
     evaluate.evaluate_all(cfg, log=lambda *_: None)
     assert (res / "jpeg2000" / "q1.json").stat().st_mtime_ns == mtime
+
+
+def test_clean_oa_on_the_coded_subset(fixture_data):
+    cfg, splits, tmp = fixture_data
+    from rsicbench.downstream.scores import predict
+    from rsicbench.downstream.train import load_classifier
+
+    coded = splits["test"][::2]
+    _write_point(tmp / "rd", "jpeg", "q50", coded, 0.5, 5, np.random.default_rng(1))
+    clean = evaluate.evaluate_all(cfg, log=lambda *_: None)["clean"]
+    assert clean["n_images"] == len(splits["test"]) and clean["n_coded_images"] == len(coded)
+    model, meta = load_classifier(Path(cfg["out_dir"]) / "fx" / "best.pt")  # scored independently
+    pred = predict(model, data.load_tensor([i.path for i in coded], int(meta["settings"]["input_size"])))
+    truth = [meta["classes"].index(i.label) for i in coded]
+    assert clean["oa_coded_images"] == pytest.approx(100.0 * np.mean(pred == np.array(truth)))
 
 
 def test_evaluation_refuses_non_test_images(fixture_data):

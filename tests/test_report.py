@@ -129,7 +129,10 @@ def test_downstream_oa_at_targets_and_confusions(built):
     sec = _section(page, "downstream")
     rows = _rows(sec)
     summ = facts["downstream"]
-    assert set(facts["codecs"]) <= set(rows) and "original (no compression)" in rows
+    assert set(facts["codecs"]) <= set(rows) and "original (no compression), whole test split" in rows
+    clean = summ["clean"]  # the clean row on the codecs' own images, beside them
+    coded = rows["original (no compression), the codecs' images"]
+    assert f"{clean['oa_coded_images']:.2f}" in coded and f"{clean['n_coded_images']} images" in coded
     for codec, d in summ["codecs"].items():
         for t, at in d["at_target"].items():
             assert f"({at['method']})" in rows[codec], (codec, t)
