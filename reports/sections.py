@@ -75,6 +75,21 @@ def _qtag(p) -> str:
     return f"<code>{esc(p.qtag)}</code>{extra}"
 
 
+def _source_label(p) -> str:
+    """Where a learned rate point's weights came from (train / zoo q<k> / checkpoint <format>)."""
+    d = p.summary.get("describe") or {}
+    src = d.get("source")
+    if not src:
+        return ""
+    extra = {"zoo": f" q{d.get('zoo_quality')}", "checkpoint": f" {d.get('checkpoint_format') or ''}"}.get(src, "")
+    return (src + extra).rstrip()
+
+
+def _source(*points) -> str:
+    labels = list(dict.fromkeys(lb for lb in map(_source_label, points) if lb))
+    return f' <span class="iqr">(weights: {esc(", ".join(labels))})</span>' if labels else ""
+
+
 def section_rd(ctx: Context) -> Section:
     names = ctx.rd_names
     if not names:
@@ -94,7 +109,8 @@ def section_rd(ctx: Context) -> Section:
         failures = []
         for codec, points in sorted(curves.items()):
             for p in points:
-                rows.append([esc(codec), _qtag(p), fmt(p.n), fmt(p.n_failed)] + [_cell(p, c) for c, _ in RD_TABLE_COLS])
+                rows.append([esc(codec) + _source(p), _qtag(p), fmt(p.n), fmt(p.n_failed)]
+                            + [_cell(p, c) for c, _ in RD_TABLE_COLS])
                 if p.n_failed:
                     failures.append(f"{esc(codec)}/{esc(p.qtag)}: {', '.join(esc(f) for f in p.failed[:5])}"
                                     + (" …" if p.n_failed > 5 else ""))
@@ -168,7 +184,7 @@ def section_bd(ctx: Context) -> Section:
             n_img = r.extra.get("n_images")
             info = (f"{fmt(r.extra.get('n_points'))} points vs {fmt(r.extra.get('anchor_points'))}; "
                     f"{fmt(n_img)} images" if "n_points" in r.extra else _points_txt(measured.get(codec)))
-            body.append([esc(codec)] + [_bd_cell(r, q) for q in quantities]
+            body.append([esc(codec) + _source(*(measured.get(codec) or []))] + [_bd_cell(r, q) for q in quantities]
                         + [info, f'<span class="bad">refused: {esc(reason)}</span>' if reason else _bd_warnings(r)])
         parts.append(table(["codec"] + [f"<code>{esc(q)}</code>" for q in quantities] + ["curve", "note"], body,
                            caption=f"vs {ANCHOR}, {esc(ds)}, {profile_tag(ctx.profile)}", cls="num"))

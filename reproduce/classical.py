@@ -17,6 +17,9 @@ JPEG2000 reproduces `opj_compress -r <ratio>` with its defaults exactly (tested 
 real binary in tests/test_codecs_j2k.py): reversible 5/3 DWT, RGB->YCC (RCT) on, 6
 resolutions, 1 quality layer, LRCP, 64x64 code-blocks, 1 precinct per resolution, one tile,
 no SOP/EPH, raw .j2k codestream. Pillow's own default differs in one place: MCT off.
+
+Decoders accept only their own format, refuse images over `max_pixels`, raise only CodecError
+and convert gray / >8-bit output by the image rule (reproduce/decoder_guard.py).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image, features
 
-from rsicbench.imageio import decode_rgb
+from rsicbench.reproduce import decoder_guard as guard
 from rsicbench.reproduce.codec import Codec, CodecError, register_codec
 
 
@@ -43,6 +46,9 @@ class _FixedSettingsCodec(Codec):
 
     #: the coding settings this codec uses (documented in docs/codecs.md)
     defaults: ClassVar[dict[str, Any]] = {}
+    #: decoders refuse streams whose header declares more pixels (set per instance to change;
+    #: not a coding setting, so not in `settings`)
+    max_pixels: int = guard.DEFAULT_MAX_PIXELS
 
     def __init__(self, quality: float, **options: Any) -> None:
         unknown = set(options) - set(self.defaults)
@@ -62,11 +68,9 @@ class _FixedSettingsCodec(Codec):
         d["settings"] = dict(self.settings)
         return d
 
-    def _pil_decode(self, data: bytes) -> np.ndarray:
-        try:
-            return decode_rgb(data, f"{self.name} stream")
-        except ValueError as e:  # ImageError: one error type (CodecError) for every codec
-            raise CodecError(str(e)) from None
+    def _pil_decode(self, data: bytes, pil_format: str) -> np.ndarray:
+        data = guard.check_format(self.name, data)
+        return guard.decode_with_pillow(self.name, data, pil_format, self.max_pixels)
 
 
 @register_codec("jpeg")
@@ -88,7 +92,7 @@ class JpegCodec(_FixedSettingsCodec):
         return buf.getvalue()
 
     def decode(self, data: bytes) -> np.ndarray:
-        return self._pil_decode(data)
+        return self._pil_decode(data, "JPEG")
 
 
 def j2k_resolutions(height: int, width: int, wanted: int = 6) -> int:
@@ -134,7 +138,16 @@ class Jpeg2000Codec(_FixedSettingsCodec):
         return buf.getvalue()
 
     def decode(self, data: bytes) -> np.ndarray:
-        return self._pil_decode(data)
+        data = guard.check_format(self.name, data)
+        width, height, bits = guard.j2k_header(self.name, data)
+        guard.check_size(self.name, width, height, self.max_pixels)
+        if bits <= 8:
+            return guard.decode_with_pillow(self.name, data, "JPEG2000", self.max_pixels)
+        # Pillow narrows >8-bit RGB by bit shift; imagecodecs (also OpenJPEG) keeps the samples
+        import imagecodecs
+
+        with guard.library_errors(self.name):
+            return guard.to_rgb(self.name, imagecodecs.jpeg2k_decode(data), bits)
 
 
 @register_codec("webp")
@@ -155,7 +168,7 @@ class WebpCodec(_FixedSettingsCodec):
         return buf.getvalue()
 
     def decode(self, data: bytes) -> np.ndarray:
-        return self._pil_decode(data)
+        return self._pil_decode(data, "WEBP")
 
 
 @register_codec("avif")
@@ -180,7 +193,7 @@ class AvifCodec(_FixedSettingsCodec):
         return buf.getvalue()
 
     def decode(self, data: bytes) -> np.ndarray:
-        return self._pil_decode(data)
+        return self._pil_decode(data, "AVIF")
 
 
 @register_codec("hevc")
@@ -215,11 +228,12 @@ class HevcCodec(_FixedSettingsCodec):
     def decode(self, data: bytes) -> np.ndarray:
         import pillow_heif
 
-        try:
-            heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
-            return np.ascontiguousarray(np.asarray(heif)[:, :, :3])
-        except (ValueError, RuntimeError, OSError) as e:
-            raise CodecError(f"{self.name}: cannot decode stream ({e})") from None
+        data = guard.check_format(self.name, data)
+        with guard.library_errors(self.name):
+            # samples as coded (10/12-bit unshifted); libheif's own 8-bit conversion shifts
+            heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False, hdr_to_16bit=False)
+            guard.check_size(self.name, *heif.size, self.max_pixels)
+            return guard.to_rgb(self.name, np.asarray(heif), int(heif.info.get("bit_depth", 8)))
 
 
 @register_codec("jpegxl")
@@ -245,11 +259,17 @@ class JpegXlCodec(_FixedSettingsCodec):
     def decode(self, data: bytes) -> np.ndarray:
         import imagecodecs
 
-        try:
-            out = imagecodecs.jpegxl_decode(data)
-        except Exception as e:  # imagecodecs raises its own JpegxlError
-            raise CodecError(f"{self.name}: cannot decode stream ({e})") from None
-        return np.ascontiguousarray(np.asarray(out, dtype=np.uint8)[:, :, :3])
+        data = guard.check_format(self.name, data)
+        width, height, bits, is_float = guard.jxl_header(data)
+        guard.check_size(self.name, width, height, self.max_pixels)
+        if is_float:
+            raise CodecError(f"{self.name}: cannot decode stream: floating-point samples (range ambiguous)")
+        with guard.library_errors(self.name):
+            out = imagecodecs.jpegxl_decode(data, 0)  # first frame only: an animation is not an image
+        if out.shape[:2] not in ((height, width), (width, height)):  # (w, h): orientation transposes
+            raise CodecError(f"{self.name}: cannot decode stream: decoded {out.shape}, header {width}x{height}")
+        # libjxl returns b-bit samples unscaled (0..2^b-1), so scale by the header's depth
+        return guard.to_rgb(self.name, out, bits)
 
 
 CLASSICAL_CODECS = ("jpeg", "jpeg2000", "webp", "hevc", "avif", "jpegxl")

@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if a.checkpoint:
-            from rsicbench.reproduce.learned import load_model
+            from rsicbench.reproduce.weight_sources import load_weights  # train / zoo / checkpoint:<path>
 
-            model, meta = load_model(a.model, a.checkpoint)
+            model, meta = load_weights(a.model, a.checkpoint)
             arch = meta["arch"]
         else:
             arch = deep_merge(cfg.get("arch", {}), cfg.get("models", {}).get(a.model, {}).get("arch", {}))
@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rsicbench complexity: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
     res.update(model=a.model, arch=arch, checkpoint=a.checkpoint, profile=cfg["profile"])
+    if a.checkpoint:
+        res["source"] = meta.get("source")
     out = Path(a.out or f"results/complexity/{a.model}.json")
     write_json(out, res)
     print(json.dumps({"model": a.model, "params": res["params"]["total"], "gflops": res["flops"] / 1e9,

@@ -4,22 +4,44 @@ Defaults (rate points, image subset, workers, metric settings) come from configs
 for the active profile. Images come from `rsicbench.datasets.load_split` (the DVC data
 stages' output), or from any folder with --images-dir (labels = parent folder names).
 Exits 1 when any image failed (all others are still evaluated and written), 2 on bad input.
+
+--images-dir writes under results/rd/<name>: --dataset if given, else the folder's name (as
+`rsicbench evaluate` does); a folder named like a registered dataset (e.g. `ucmerced`) needs
+an explicit --dataset, so a folder of other images never overwrites that dataset's results.
+--matched-bpp: a target above 24 bpp (uncompressed 8-bit RGB) is refused; a target the codec
+cannot reach for some image (its quality range ends first, e.g. JPEG tops out near 9 bpp) is
+reported per rate point and the exit status is 1. The measured rows are written as usual.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
-from rsicbench.reproduce.codec import CodecError, list_codecs
+from rsicbench.errors import UserError, check_writable
+from rsicbench.reproduce.codec import CodecError, codec_factory, list_codecs
 from rsicbench.reproduce.engine import RatePoint, Sample, SweepSpec, run_sweep, samples_from_folder, subset
+from rsicbench.reproduce.executors import ExecutorError, add_executor_args, executor_settings
+
+
+RAW_RGB_BPP = 24.0  # uncompressed 8-bit RGB: no target above it is meaningful
+TARGET_TOL = 0.05  # a matched-rate image more than 5 % off its target at the end of the quality range: not reached
 
 
 def load_samples(dataset: str, split: str, images_dir: str | None) -> list[Sample]:
     if images_dir:
-        return samples_from_folder(images_dir)
+        samples = samples_from_folder(images_dir)
+        by_stem: dict[str, str] = {}
+        for s in samples:  # results are stored per relpath without extension
+            stem = str(Path(s.relpath).with_suffix(""))
+            if stem in by_stem:
+                raise UserError(f"--images-dir {images_dir}: {by_stem[stem]} and {s.relpath} would share one "
+                                f"result (same name without extension); rename one")
+            by_stem[stem] = s.relpath
+        return samples
     from rsicbench.datasets import load_split
 
     return [Sample(str(s.path), str(s.relpath), str(s.label or "")) for s in load_split(dataset, split)]
@@ -30,7 +52,69 @@ def _number(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     return int(v) if v == int(v) else v
+
+
+def _target_bpp(text: str) -> float:
+    v = _number(text)
+    if not 0 < v <= RAW_RGB_BPP:
+        raise argparse.ArgumentTypeError(f"target {text!r} bpp: expected a number in (0, {RAW_RGB_BPP:g}] "
+                                         f"({RAW_RGB_BPP:g} bpp is uncompressed 8-bit RGB)")
+    return float(v)
+
+
+def _count(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = minimum - 1
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return v
+
+    return parse
+
+
+def _dataset_name(args, default: str) -> str:
+    if args.dataset or not args.images_dir:
+        return args.dataset or default
+    from rsicbench.datasets import list_datasets
+
+    name = Path(args.images_dir).resolve().name
+    if name in list_datasets():
+        raise UserError(f"--images-dir {args.images_dir}: the folder is named like the dataset {name!r}, whose "
+                        f"results its own would overwrite; name the results with --dataset NAME")
+    return name
+
+
+def unreached_targets(summary: dict, out_root: Path) -> str | None:
+    """Why a matched-rate point missed its target, or None: images whose chosen quality is the
+    end of the codec's range and whose bpp is still more than TARGET_TOL off the target."""
+    import csv
+
+    target = summary.get("target_bpp")
+    if target is None:
+        return None
+    factory = codec_factory(summary["codec"])
+    lo, hi = getattr(factory, "quality_range", (None, None))
+    most, least = (hi, lo) if getattr(factory, "higher_is_better", True) else (lo, hi)
+    qualities = summary.get("qualities") or {}
+    path = out_root / summary["dataset"] / summary["codec"] / summary["qtag"] / "per_image.csv"
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if not r["error"] and r["bpp"]]
+    low = [float(r["bpp"]) for r in rows if qualities.get(r["image"]) == most and float(r["bpp"]) < target * (1 - TARGET_TOL)]
+    high = [float(r["bpp"]) for r in rows if qualities.get(r["image"]) == least and float(r["bpp"]) > target * (1 + TARGET_TOL)]
+    if not (low or high):
+        return None
+    parts = []
+    if low:
+        parts.append(f"{len(low)} image(s) stay below it even at the highest-rate setting (max {max(low):.4g} bpp)")
+    if high:
+        parts.append(f"{len(high)} image(s) stay above it even at the lowest-rate setting (min {min(high):.4g} bpp)")
+    return f"target {target:g} bpp not reached for {len(low) + len(high)}/{len(rows)} images: " + "; ".join(parts)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,16 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--dataset", default=None, help="default: configs/eval.yaml dataset")
     ap.add_argument("--split", default=None, help="default: configs/eval.yaml split")
     ap.add_argument("--qualities", nargs="+", type=_number, help="rate points (codec quality values)")
-    ap.add_argument("--matched-bpp", nargs="*", type=float, help="target bpp values for the matched-rate mode")
-    ap.add_argument("--workers", type=int)
-    ap.add_argument("--per-class", type=int, help="first N images of each class")
-    ap.add_argument("--max-images", type=int)
+    ap.add_argument("--matched-bpp", nargs="*", type=_target_bpp, help="target bpp values for the matched-rate mode")
+    ap.add_argument("--workers", type=_count(1))
+    ap.add_argument("--per-class", type=_count(1), help="first N images of each class")
+    ap.add_argument("--max-images", type=_count(1))
     ap.add_argument("--images-dir", help="evaluate the images of this folder instead of a dataset split")
     ap.add_argument("--out-root", default="results/rd", help="results root (default results/rd)")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=JSON", help="codec option override")
     ap.add_argument("--no-lpips", action="store_true", help="skip LPIPS (faster)")
     ap.add_argument("--no-recon", action="store_true", help="do not keep decoded images")
     ap.add_argument("--profile", help="ci | default | paper (default: params.yaml / $RSICBENCH_PROFILE)")
+    add_executor_args(ap)
     return ap
 
 
@@ -60,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.codec not in list_codecs():
         print(f"sweep: unknown codec {args.codec!r}; known: {', '.join(list_codecs())}", file=sys.stderr)
         return 2
-    dataset = args.dataset or cfg["dataset"]
+    dataset = _dataset_name(args, cfg["dataset"])
     split = args.split or cfg["split"]
     qualities = args.qualities if args.qualities is not None else (cfg.get("qualities") or {}).get(args.codec, [])
     matched = args.matched_bpp if args.matched_bpp is not None else cfg.get("matched_bpp") or []
@@ -88,13 +173,15 @@ def main(argv: list[str] | None = None) -> int:
             args.per_class if args.per_class is not None else cfg.get("per_class"),
             args.max_images if args.max_images is not None else cfg.get("max_images"),
         )
+        check_writable(Path(args.out_root) / dataset / args.codec, "--out-root", is_dir=True)
         spec = SweepSpec(
             codec=args.codec, dataset=dataset, split=split, points=points, out_root=Path(args.out_root),
             options=options, metrics=metrics, workers=int(args.workers or cfg.get("workers", 1)),
             threads=int(cfg.get("threads", 1)), keep_recon=bool(cfg.get("keep_recon", True)) and not args.no_recon,
+            **executor_settings(args, cfg),
         )  # fmt: skip
         result = run_sweep(spec, samples)
-    except (CodecError, ValueError, FileNotFoundError) as e:
+    except (CodecError, ValueError, FileNotFoundError, ExecutorError) as e:
         print(f"sweep: {e}", file=sys.stderr)
         return 2
     print(f"sweep {args.codec} on {dataset}/{split}: {len(samples)} images x {len(points)} points; "
@@ -106,7 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {s['qtag']:>10}: bpp {bpp}  psnr {psnr}  ok {s['n_ok']}/{s['n_images']}")
     for qtag, image, err in result.failed:
         print(f"  FAILED {qtag} {image}: {err}", file=sys.stderr)
-    return 1 if result.failed else 0
+    missed = [(s["qtag"], why) for s in result.summaries if (why := unreached_targets(s, spec.out_root))]
+    for qtag, why in missed:
+        print(f"sweep: {qtag}: {why}", file=sys.stderr)
+    return 1 if result.failed or missed else 0
 
 
 if __name__ == "__main__":

@@ -92,7 +92,8 @@ def _load_builtin() -> None:
     # Imported for their registration side effect; kept lazy so `import rsicbench` is cheap.
     import importlib
 
-    for mod in ("rsicbench.reproduce.classical", "rsicbench.reproduce.learned", "rsicbench.reproduce.agdl"):
+    for mod in ("rsicbench.reproduce.classical", "rsicbench.reproduce.learned", "rsicbench.reproduce.agdl",
+                "rsicbench.reproduce.external"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:

@@ -34,6 +34,8 @@ the numbers do not depend on the choice:
     threads barely overlap; measured on 21 UC Merced images, mbt2018, 2 workers: 25.9 s in
     threads, 21.2 s in processes, start-up included).
 `SweepSpec.parallel` = "auto" (the rule above) | "thread" | "process".
+Beyond one machine: `SweepSpec.executor = "dask"` runs the same tasks, parts and assembly on
+a Dask cluster (reproduce/executors.py, docs/scale.md).
 """
 
 from __future__ import annotations
@@ -109,6 +111,9 @@ class SweepSpec:
     roi_dir: str | None = None
     #: "auto" | "thread" | "process" (module docstring); only used when workers > 1
     parallel: str = "auto"
+    #: "local" (the pool above) | "dask" (reproduce.executors: tasks on the cluster at `scheduler`)
+    executor: str = "local"
+    scheduler: str | None = None
 
     def point_dir(self, point: RatePoint) -> Path:
         return Path(self.out_root) / self.dataset / self.codec / point.qtag
@@ -158,6 +163,10 @@ def clear_caches() -> None:
 
 
 def _init_worker(threads: int) -> None:
+    if mp.parent_process() is not None:  # a pool worker: dies with the sweep (kill -9), never finishes alone
+        from rsicbench.lifetime import die_with_parent
+
+        die_with_parent()
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
         import torch
@@ -289,7 +298,11 @@ def _run(todo: list[dict], spec: SweepSpec, on_result: Callable[[dict], None] | 
     bar = tqdm(total=len(todo), desc=f"sweep {spec.codec}", unit="img", disable=not sys.stderr.isatty())
     with contextlib.ExitStack() as stack:
         stack.callback(bar.close)
-        if spec.workers <= 1 or len(todo) <= 1:
+        if spec.executor != "local" and todo:
+            from rsicbench.reproduce.executors import run_dask
+
+            rows = stack.enter_context(contextlib.closing(run_dask(todo, spec)))
+        elif spec.workers <= 1 or len(todo) <= 1:
             _init_worker(spec.threads)
             rows: Iterable[dict] = map(evaluate_image, todo)
         elif _parallel_mode(spec) == "thread":
@@ -470,7 +483,7 @@ def run_sweep(
     return SweepResult(summaries=summaries, computed=computed, skipped=skipped, failed=failed)
 
 
-def samples_from_folder(folder: str | os.PathLike, exts=(".png", ".webp", ".tif", ".tiff", ".jpg", ".bmp")) -> list[Sample]:
+def samples_from_folder(folder: str | os.PathLike, exts=(".png", ".webp", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")) -> list[Sample]:
     """Every image under `folder` (sorted), labelled by its parent folder's name."""
     root = Path(folder)
     if not root.is_dir():

@@ -19,13 +19,15 @@ Parameter layout accepted everywhere: `scales`, `means`, `weights` are either Bx
 or B x (K·C) x H x W ordered component-major (all C channels of component 0, then 1, ...).
 `weights` are logits (softmax over K) unless `weights_are_logits=False`.
 
-Stream layout of one string: i32 lo, u32 n (support size), then the ANS words (u32 LE).
+Stream layout of one string: varint zigzag(lo), varint n - 2 (n = support size), then the
+ANS words (u32 LE). A decoded string must leave the ANS coder exactly empty (`AnsStream.finish`):
+the words are then the canonical encoding of the decoded symbols, so a forged or truncated
+string is refused rather than decoded into other pixels. constriction itself is bounds-checked.
 """
 
 from __future__ import annotations
 
 import math
-import struct
 
 import numpy as np
 import torch
@@ -122,6 +124,7 @@ class GaussianMixtureConditional(nn.Module):
             lo, n, dec = AnsStream.from_bytes(string)
             table = self.pmf_table(scales[i:i + 1], means[i:i + 1], weights[i:i + 1], lo, n)
             sym = dec.decode(table) + lo
+            dec.finish()
             outs.append(torch.from_numpy(sym.astype(np.float32)).reshape(1, *shape[2:]))
         return torch.cat(outs, 0)
 
@@ -132,6 +135,31 @@ def support(symbols: torch.Tensor) -> tuple[int, int]:
     if n > MAX_SUPPORT:
         raise CodecError(f"GMM coder: latent range {lo}..{hi} exceeds {MAX_SUPPORT} symbols")
     return lo, n
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    n = shift = 0
+    for i in range(5):
+        if pos >= len(data):
+            raise CodecError(f"GMM coder: truncated string header ({len(data)} bytes)")
+        b = data[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            if b == 0 and i:
+                raise CodecError("GMM coder: non-canonical string header")
+            return n, pos
+    raise CodecError("GMM coder: string header value too long")
 
 
 class AnsStream:
@@ -163,17 +191,28 @@ class AnsStream:
             tab = np.concatenate(self._tables, 0)
             coder.encode_reverse(sym, self._family, tab)
         words = coder.get_compressed().astype("<u4")
-        return struct.pack("<iI", lo, n) + words.tobytes()
+        return _varint((lo << 1) ^ (lo >> 63)) + _varint(n - 2) + words.tobytes()
 
     @classmethod
     def from_bytes(cls, string: bytes) -> tuple[int, int, "AnsStream"]:
-        if len(string) < 8 or (len(string) - 8) % 4:
-            raise CodecError(f"GMM coder: malformed string of {len(string)} bytes")
-        lo, n = struct.unpack("<iI", string[:8])
-        if not (2 <= n <= MAX_SUPPORT):
+        string = bytes(string)
+        zz, pos = _read_varint(string, 0)
+        n, pos = _read_varint(string, pos)
+        lo, n = (zz >> 1) ^ -(zz & 1), n + 2
+        if n > MAX_SUPPORT:
             raise CodecError(f"GMM coder: symbol support {n} outside 2..{MAX_SUPPORT} (corrupted stream?)")
-        words = np.frombuffer(string[8:], dtype="<u4").astype(np.uint32)
-        return lo, n, cls(words)
+        if (len(string) - pos) % 4:
+            raise CodecError(f"GMM coder: malformed string of {len(string)} bytes (words not whole)")
+        words = np.frombuffer(string[pos:], dtype="<u4").astype(np.uint32)
+        try:
+            return lo, n, cls(words)
+        except ValueError as e:  # e.g. a last word of zero: never written by the encoder
+            raise CodecError(f"GMM coder: {e}") from None
+
+    def finish(self) -> None:
+        """Refuse a string with words left over or a state the encoder never leaves."""
+        if not self._coder.is_empty():
+            raise CodecError("GMM coder: corrupted or forged string (does not end where its symbols do)")
 
     def decode(self, table: np.ndarray) -> np.ndarray:
         try:
@@ -217,6 +256,7 @@ def ar_decompress(model, strings, params: torch.Tensor, M: int, kernel_size: int
             table = model.gmm.pmf_table(sc, mu, wt, lo, n)
             vals = dec.decode(table) + lo
             y_pad[0, :, h + pad, w + pad] = torch.from_numpy(vals.astype(np.float32))
+        dec.finish()
     return F.pad(out, (-pad, -pad, -pad, -pad))
 
 

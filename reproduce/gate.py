@@ -112,16 +112,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--update", action="store_true", help="write the current values as the new baseline")
     args = ap.parse_args(argv)
 
+    if not args.update and not Path(args.baseline).is_file():
+        raise FileNotFoundError(f"--baseline {args.baseline}: file not found; create it with "
+                        f"`rsicbench gate --baseline {args.baseline} --current <files> --update`")
+    missing = [f for f in args.current if not Path(f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"--current: {', '.join(missing)}: file not found")
+    if args.tolerances and not Path(args.tolerances).is_file():
+        raise FileNotFoundError(f"--tolerances {args.tolerances}: file not found")
     current = collect(args.current)
     if args.update:
         write_json(args.baseline, {"files": sorted(Path(f).as_posix() for f in args.current), "values": current})
         print(f"gate: baseline {args.baseline} updated with {len(current)} values from {len(args.current)} file(s)")
         return 0
     if args.tolerances:
-        import yaml
+        from rsicbench.config import load_params
 
-        text = Path(args.tolerances).read_text(encoding="utf-8")
-        cfg = (yaml.safe_load(text) or {}).get("gate", {})
+        cfg = load_params(args.tolerances).get("gate") or {}  # names the file if it is not YAML
     else:
         cfg = _gate_settings(args.profile)
     base = read_json(args.baseline)

@@ -3,14 +3,18 @@
 `create_codec("<model>", quality=<rate index>, checkpoint=..., ...)` works for every model
 in `reproduce.models.registry`. Options (all picklable, so the engine can rebuild the codec
 in a worker process):
-  * `checkpoint`: a file written by `rsicbench train` (ours) or a CompressAI state dict
-    (plain, or `{"state_dict": ...}` as CompressAI's examples/train.py saves it). Default:
-    `results/train/<model>/r<quality>/best.pt`.
-  * `N`, `M`: widths, only needed for a CompressAI-format file whose widths cannot be read
-    from the tensors (they are inferred from `g_a.0`/`g_a.6` otherwise).
-  * `pretrained=True`: CompressAI's zoo weights (quality = rate index + 1), online only.
+  * `source`: `train` (default: `results/train/<model>/r<quality>/best.pt`), `checkpoint`
+    (the `checkpoint` option) or `zoo` (CompressAI's zoo weights from the torch hub cache,
+    downloaded when absent; `zoo_quality` default rate index + 1, `zoo_metric` default mse).
+    `pretrained=True` is the old spelling of `source="zoo"`.
+  * `checkpoint`: a file written by `rsicbench train` (ours), CompressAI's examples/train.py,
+    CompressAI-Trainer, or a bare state dict (reproduce/checkpoints.py).
+  * `N`, `M`: widths, only needed when they cannot be read from the tensors (the CompressAI
+    families' widths are inferred as compressai's `from_state_dict` does).
   * `threads` (default 1): torch CPU threads, fixed so encode/decode are deterministic and
     a decode in another process gives bit-identical pixels on the same machine.
+  * `max_pixels` (default 2**26): the largest image encoded or decoded; a bitstream whose
+    header declares more is refused before decoding (container.py).
   * `roi_provider` (ROI models only, `model.needs_roi`, e.g. MROI-CFHPM): name of an ROI
     provider (reproduce.roi: cloud, saliency, full) used when `encode` is called without
     `roi=`. The ROI is ENCODER side information: MROI-CFHPM adds the ROI-attention output to
@@ -34,9 +38,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rsicbench.reproduce import container
+from rsicbench.reproduce import container, learned_stream
 from rsicbench.reproduce.codec import Codec, CodecError, register_factory
-from rsicbench.reproduce.models.registry import create_model, list_models
+from rsicbench.reproduce.models.registry import list_models
 
 DEFAULT_DOWNSAMPLING = 64
 
@@ -47,50 +51,12 @@ def run_dir(model: str, rate: str, root: Path | None = None) -> Path:
     return (root or project_root()) / "results" / "train" / model / rate
 
 
-def _load_file(path: Path) -> dict:
-    if not path.is_file():
-        raise CodecError(f"{path}: checkpoint not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CodecError(f"{path}: not a loadable checkpoint ({type(e).__name__}: {e})") from None
-    if not isinstance(obj, dict):
-        raise CodecError(f"{path}: checkpoint holds {type(obj).__name__}, expected a dict")
-    return obj
-
-
-def infer_widths(state: dict) -> dict:
-    """N and M from a CompressAI-style state dict (first and last conv of g_a)."""
-    out = {}
-    for key in ("g_a.0.weight", "g_a.0.conv1.weight"):
-        if key in state:
-            out["N"] = int(state[key].shape[0])
-            break
-    if "g_a.6.weight" in state:
-        out["M"] = int(state["g_a.6.weight"].shape[0])
-    return out
-
-
 def load_model(name: str, checkpoint: str | Path, **arch: Any) -> tuple[torch.nn.Module, dict]:
-    """Build `name` and load `checkpoint` (ours or CompressAI format). Returns (model, meta)."""
-    path = Path(checkpoint)
-    obj = _load_file(path)
-    if "model" in obj and "model_name" in obj:  # ours (train.py)
-        if obj["model_name"] != name:
-            raise CodecError(f"{path}: checkpoint is for model {obj['model_name']!r}, not {name!r}")
-        state, meta = obj["model"], {k: v for k, v in obj.items() if k not in ("model", "optimizer", "aux_optimizer", "scheduler")}
-        cfg = {**obj.get("arch", {}), **arch}
-    else:  # CompressAI: a bare state dict or examples/train.py's {"state_dict": ...}
-        state = obj.get("state_dict", obj)
-        meta = {"format": "compressai"}
-        cfg = {**infer_widths(state), **arch}
-    model = create_model(name, **cfg)
-    try:
-        model.load_state_dict(state)  # compressai's override resizes the CDF buffers
-    except RuntimeError as e:
-        raise CodecError(f"{path}: weights do not fit {name} with {cfg} ({str(e).splitlines()[0]})") from None
-    meta["arch"] = cfg
-    return model, meta
+    """Build `name` and load `checkpoint` (ours, CompressAI, CompressAI-Trainer or a bare state
+    dict; reproduce/checkpoints.py). Returns (model, meta)."""
+    from rsicbench.reproduce.checkpoints import load_model as _load
+
+    return _load(name, checkpoint, **arch)
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
@@ -120,12 +86,17 @@ class LearnedCodec(Codec):
         self.device = options.get("device", "cpu")
         arch = {k: options[k] for k in ("N", "M") if options.get(k) is not None}
         ckpt = options.get("checkpoint")
-        if options.get("pretrained") and ckpt is None:
-            self.model, self.meta = self._zoo(), {"format": "compressai-zoo"}
-        else:
+        source = options.get("source") or ("zoo" if options.get("pretrained") and ckpt is None
+                                           else "checkpoint" if ckpt else "train")
+        if source == "zoo":
+            self.model, self.meta = self._zoo()
+        elif source in ("train", "checkpoint"):
             ckpt = ckpt or run_dir(self.name, f"r{self.quality}") / "best.pt"
             self.model, self.meta = load_model(self.name, ckpt, **arch)
             self.options["checkpoint"] = str(ckpt)
+        else:
+            raise CodecError(f"{self.name}: source {source!r}: expected train, zoo or checkpoint")
+        self.meta["source"] = source
         self.model = self.model.to(self.device).eval()
         self.model.update(force=True)
         self.downsampling = int(getattr(self.model, "downsampling", DEFAULT_DOWNSAMPLING))
@@ -133,16 +104,13 @@ class LearnedCodec(Codec):
         self.thread_parallel = not hasattr(self.model, "context_prediction")
         self.fingerprint = weights_fingerprint(self.model)
 
-    def _zoo(self) -> torch.nn.Module:
-        """CompressAI's pretrained weights; needs the internet (never used in tests)."""
-        from compressai.zoo import image_models
+    def _zoo(self) -> tuple[torch.nn.Module, dict]:
+        """CompressAI's zoo weights from the torch hub cache (offline once there; downloaded
+        otherwise). Zoo quality = `zoo_quality` option, default rate index + 1."""
+        from rsicbench.reproduce.checkpoints import load_zoo
 
-        if self.name not in image_models:
-            raise CodecError(f"{self.name}: no CompressAI zoo weights for this model")
-        try:
-            return image_models[self.name](quality=self.quality + 1, pretrained=True)
-        except Exception as e:
-            raise CodecError(f"{self.name}: cannot fetch zoo weights ({e})") from None
+        q = int(self.options.get("zoo_quality") or self.quality + 1)
+        return load_zoo(self.name, q, str(self.options.get("zoo_metric", "mse")))
 
     @property
     def version(self) -> str:
@@ -153,7 +121,10 @@ class LearnedCodec(Codec):
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         d.update(weights=self.fingerprint, arch=self.meta.get("arch"),
-                 lambda_compressai=self.meta.get("lambda"), step=self.meta.get("step"))
+                 lambda_compressai=self.meta.get("lambda"), step=self.meta.get("step"),
+                 source=self.meta.get("source"), checkpoint_format=self.meta.get("format"))
+        if self.meta.get("source") == "zoo":
+            d.update({k: self.meta.get(k) for k in ("zoo_quality", "zoo_metric", "zoo_url", "sha256", "zoo_hash_ok")})
         return d
 
     # ---- tensors ----
@@ -192,37 +163,17 @@ class LearnedCodec(Codec):
 
     def encode(self, image: np.ndarray, roi: np.ndarray | None = None) -> bytes:
         image = self.check_image(image, self.name)
+        container.check_size(image.shape[0], image.shape[1], learned_stream.max_pixels(self), self.name)
         x, ph, pw = self._to_tensor(image)
         roi_t = self._roi_tensor(image, roi, ph, pw)
         with torch.no_grad():
             out = self.model.compress(x) if roi_t is None else self.model.compress(x, roi=roi_t)
-        strings = [[bytes(s) for s in group] for group in out["strings"]]
-        return container.pack(container.Container(
-            self.name, self.fingerprint, image.shape[0], image.shape[1], ph, pw,
-            [int(s) for s in out["shape"]], strings))
+        return learned_stream.pack(self, image.shape[0], image.shape[1], out)
 
     def decode(self, data: bytes) -> np.ndarray:
-        c = container.unpack(data, who=self.name)
-        if c.model_id != self.name:
-            raise CodecError(f"{self.name}: bitstream was made by model {c.model_id!r}")
-        if c.model_version != self.fingerprint:
-            raise CodecError(f"{self.name}: bitstream was made with weights {c.model_version}, "
-                             f"this codec has {self.fingerprint} (wrong checkpoint)")
-        hp, wp = c.height + c.pad_h, c.width + c.pad_w
-        if hp % self.downsampling or wp % self.downsampling or len(c.shape) != 2 \
-                or not all(0 < s <= max(hp, wp) for s in c.shape) or c.shape[0] * c.shape[1] * 256 > hp * wp * 16:
-            raise CodecError(f"{self.name}: inconsistent header (size {c.height}x{c.width}, "
-                             f"pad {c.pad_h}x{c.pad_w}, latent shape {c.shape})")
-        try:
-            with torch.no_grad():
-                x_hat = self.model.decompress(c.strings, torch.Size(c.shape))["x_hat"]
-        except CodecError:
-            raise
-        except Exception as e:  # a malformed string inside a valid container
-            raise CodecError(f"{self.name}: cannot decode bitstream ({type(e).__name__}: {e})") from None
-        if x_hat.shape[-2:] != (hp, wp):
-            raise CodecError(f"{self.name}: decoded {tuple(x_hat.shape[-2:])}, header says {(hp, wp)}")
-        return to_uint8(x_hat[..., :c.height, :c.width])
+        """Container v2 (container.py): every header field and string checked before and while
+        decoding (learned_stream.py); any problem is a `CodecError`."""
+        return to_uint8(learned_stream.decode(self, data))
 
     def estimate_bits(self, image: np.ndarray, roi: np.ndarray | None = None) -> float:
         """Bits the entropy model predicts (−Σ log2 likelihoods, eval-mode forward)."""

@@ -210,6 +210,40 @@ def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+_RESUME_KEYS = ("model", "optimizer", "aux_optimizer", "scheduler", "step", "best_val")
+
+
+def _unusable(path: Path, why: str) -> "UserError":
+    from rsicbench.errors import UserError
+
+    return UserError(f"{path}: cannot resume from it: {why}; move it away to start this run over, "
+                     f"or train into another --out folder")
+
+
+def load_resume_state(path: Path) -> dict:
+    """latest.pt for resuming, or a UserError naming the file. weights_only=True: a payload
+    that is more than tensors and plain containers is refused, never run."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; its directory is at the end
+        raise _unusable(path, "truncated or corrupt (not a complete torch checkpoint archive)")
+    try:
+        ck = load_checkpoint(path)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for damaged files
+        text = " ".join(str(e).split())
+        # torch's weights_only message: a long preamble, then the reason, then a docs link
+        detail = text.split("WeightsUnpickler error:")[-1].split("trusted source.")[-1]
+        detail = detail.split(" Check the documentation")[0].strip()
+        why = (f"it asks to run code or build objects other than tensors; refused, nothing run ({detail[:160]})"
+               if "GLOBAL" in text.upper()
+               else f"corrupt ({type(e).__name__}: {detail[:160]})")
+        raise _unusable(path, why) from None
+    missing = [k for k in _RESUME_KEYS if not isinstance(ck, dict) or k not in ck]
+    if missing:
+        raise _unusable(path, f"not a training checkpoint (missing {', '.join(missing)})")
+    return ck
+
+
 def _state(model, opt, aux_opt, sched, cfg, step, best, with_cdf: bool) -> dict:
     net = _unwrap(model)
     if with_cdf:
@@ -303,15 +337,19 @@ def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str]
     step, best = 0, math.inf
     latest = out_dir / "latest.pt"
     if latest.is_file():
-        ck = load_checkpoint(latest)
+        ck = load_resume_state(latest)
         if ck.get("model_name") != cfg.model or dict(ck.get("arch", {})) != dict(cfg.arch):
             raise ValueError(f"{latest}: belongs to {ck.get('model_name')} {ck.get('arch')}, "
                              f"not {cfg.model} {cfg.arch}; use another output folder")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        aux_opt.load_state_dict(ck["aux_optimizer"])
-        sched.load_state_dict(ck["scheduler"])
-        step, best = int(ck["step"]), float(ck["best_val"])
+        try:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            aux_opt.load_state_dict(ck["aux_optimizer"])
+            sched.load_state_dict(ck["scheduler"])
+            step, best = int(ck["step"]), float(ck["best_val"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as e:
+            raise _unusable(latest, f"its state does not fit this model ({type(e).__name__}: "
+                                    f"{' '.join(str(e).split())[:200]})") from None
     resumed_from = step
     log_rows = _read_log(out_dir / "log.csv", step)
     if ddp:

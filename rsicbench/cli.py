@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 # command -> (module with main(argv), one-line help)
@@ -14,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bd": ("rsicbench.reproduce.cli_bd", "BD-rate / BD-PSNR tables against an anchor"),
     "gate": ("rsicbench.reproduce.gate", "CI drift gate: compare metrics JSON with a baseline"),
     "train": ("rsicbench.reproduce.cli_train", "train a learned codec"),
+    "train-submit": ("rsicbench.reproduce.cli_train_submit", "train runs as Slurm (or local) jobs via submitit"),
     "evaluate": ("rsicbench.reproduce.cli_evaluate", "evaluate a learned codec checkpoint"),
     "complexity": ("rsicbench.reproduce.cli_complexity", "params, FLOPs, timing, memory"),
     "fidelity": ("rsicbench.reproduce.cli_fidelity", "params/FLOPs of paper models vs the papers' tables"),
@@ -21,17 +25,57 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "roi": ("rsicbench.reproduce.cli_roi", "ROI masks, cloud-detector validation, AGDL train/RD"),
     "classify": ("rsicbench.downstream.cli", "scene classifier: train, evaluate on reconstructions"),
     "report": ("rsicbench.reports.cli", "build the self-contained HTML report"),
+    "folder": ("rsicbench.reproduce.cli_folder", "a folder of images through sweeps, learned evaluation, BD, report"),
 }
 
 
 def _usage() -> str:
-    lines = ["usage: rsicbench <command> [args...]", "", "commands:"]
+    lines = ["usage: rsicbench [--debug] <command> [args...]", "", "commands:"]
     lines += [f"  {name:<11} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += ["", f"--debug (or {ENV_DEBUG}=1): show the traceback of an error instead of one line"]
     return "\n".join(lines)
+
+
+# Commands that only read settings and write where told: outside a project they read the
+# configs of the checkout this package runs from, so they work from any directory.
+STANDALONE = ("metrics", "codecs", "gate")
+ENV_DEBUG = "RSICBENCH_DEBUG"
+
+
+@contextlib.contextmanager
+def _short_argparse_errors():
+    """argparse errors as one line (its usage block hid the message); restored afterwards."""
+    original = argparse.ArgumentParser.error
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+    argparse.ArgumentParser.error = error
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = original
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _report(cmd: str, e: Exception) -> int:
+    """One line on stderr instead of a traceback. Our own error types, ValueError and OSError
+    carry a message naming the input (exit 2); anything else is a bug (exit 1)."""
+    if isinstance(e, (ValueError, OSError)) or type(e).__module__.startswith("rsicbench."):
+        print(f"rsicbench {cmd}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    print(f"rsicbench {cmd}: error: {type(e).__name__}: {_one_line(e)} (run with --debug for the traceback)",
+          file=sys.stderr)
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get(ENV_DEBUG, "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0
@@ -39,8 +83,23 @@ def main(argv: list[str] | None = None) -> int:
     if cmd not in COMMANDS:
         print(f"rsicbench: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[cmd][0])
-    return int(module.main(rest) or 0)
+    if cmd in STANDALONE:
+        from rsicbench.config import use_source_root_outside_project
+
+        use_source_root_outside_project()
+    try:
+        module = importlib.import_module(COMMANDS[cmd][0])
+        with _short_argparse_errors():
+            return int(module.main(rest) or 0)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"rsicbench {cmd}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - the one place that turns errors into messages
+        if debug:
+            raise
+        return _report(cmd, e)
 
 
 if __name__ == "__main__":

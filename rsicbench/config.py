@@ -20,10 +20,15 @@ from typing import Any
 
 import yaml
 
-from rsicbench.paths import project_root
+from rsicbench.errors import UserError
+from rsicbench.paths import ENV_ROOT, project_root
 
 PROFILES = ("ci", "default", "paper")
 ENV_PROFILE = "RSICBENCH_PROFILE"
+
+
+class ConfigError(UserError):
+    """params.yaml or a configs/<area>.yaml that cannot be used; the message names the file."""
 
 
 def load_params(path: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -31,12 +36,25 @@ def load_params(path: str | os.PathLike | None = None) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: params file not found") from None
+        hint = ""
+        if path.name == "params.yaml":
+            hint = (f"; run rsicbench in the project folder (the one holding params.yaml and "
+                    f"pyproject.toml) or set ${ENV_ROOT}")
+        raise FileNotFoundError(f"{path}: params file not found{hint}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read ({e})") from None
     except yaml.YAMLError as e:
-        raise ValueError(f"{path}: not valid YAML ({e})") from None
+        raise ConfigError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping at top level")
+        raise ConfigError(f"{path}: expected a mapping at top level")
     return data
+
+
+def _int_param(params: dict[str, Any], key: str, default: int, minimum: int, source: str) -> int:
+    v = params.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ConfigError(f"{source}: {key}: expected an integer >= {minimum}, got {v!r}")
+    return v
 
 
 def deep_merge(base: dict, over: dict) -> dict:
@@ -53,7 +71,9 @@ def active_profile(profile: str | None = None, params: dict[str, Any] | None = N
     params = load_params() if params is None else params
     name = profile or os.environ.get(ENV_PROFILE) or params.get("profile", "default")
     if name not in PROFILES:
-        raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+        where = ("--profile" if profile else f"${ENV_PROFILE}" if os.environ.get(ENV_PROFILE)
+                 else "params.yaml: profile")
+        raise ConfigError(f"{where}: unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
     return name
 
 
@@ -65,16 +85,37 @@ def settings(area: str, profile: str | None = None, root: str | os.PathLike | No
     root = Path(root) if root else project_root()
     params = load_params(root / "params.yaml")
     name = active_profile(profile, params)
+    seed = _int_param(params, "seed", 0, 0, str(root / "params.yaml"))
+    threads = _int_param(params, "threads", 2, 1, str(root / "params.yaml"))
     path = root / "configs" / f"{area}.yaml"
     cfg = load_params(path)
     unknown = set(cfg) - {"common", *PROFILES}
     if unknown:
-        raise ValueError(f"{path}: unknown top-level keys {sorted(unknown)}; expected common, {', '.join(PROFILES)}")
+        raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; expected common, {', '.join(PROFILES)}")
+    for block in ("common", name):
+        if not isinstance(cfg.get(block) or {}, dict):
+            raise ConfigError(f"{path}: {block}: expected a mapping, got {type(cfg[block]).__name__}")
     out = deep_merge(cfg.get("common") or {}, cfg.get(name) or {})
     out.setdefault("profile", name)
-    out.setdefault("seed", int(params.get("seed", 0)))
-    out.setdefault("threads", int(params.get("threads", 2)))
+    out.setdefault("seed", seed)
+    out.setdefault("threads", threads)
     return out
+
+
+def use_source_root_outside_project() -> Path | None:
+    """Outside any project folder, point $RSICBENCH_ROOT at the checkout this package runs from.
+
+    For the commands that only read settings (metrics, codecs, gate): they then work from
+    any directory. Pipeline commands do not call this: outside the project they refuse to run
+    rather than read one project's settings and write results elsewhere.
+    """
+    if os.environ.get(ENV_ROOT) or (project_root() / "params.yaml").is_file():
+        return None
+    src = Path(__file__).resolve().parents[1]
+    if (src / "params.yaml").is_file() and (src / "configs").is_dir():
+        os.environ[ENV_ROOT] = str(src)
+        return src
+    return None
 
 
 def seed_everything(seed: int, threads: int | None = None) -> None:

@@ -22,6 +22,10 @@ if [ "$want_test" = 1 ]; then
   need=()
   command -v opj_compress >/dev/null 2>&1 || need+=(libopenjp2-tools)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  # external-codec tests (configs/external.yaml): cwebp/dwebp, avifenc/avifdec, cjxl/djxl
+  command -v cwebp >/dev/null 2>&1 || need+=(webp)
+  command -v avifenc >/dev/null 2>&1 || need+=(libavif-bin)
+  command -v cjxl >/dev/null 2>&1 || need+=(libjxl-tools)
   if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       export DEBIAN_FRONTEND=noninteractive

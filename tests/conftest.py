@@ -10,6 +10,9 @@ import pytest
 from rsicbench.paths import shared_dir
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Tests never download: dataset/weight sources on the network are skipped (rsicbench.datasets.
+# sources). The one test that must reach the package registry unsets it itself.
+os.environ["RSICBENCH_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session")

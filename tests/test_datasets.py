@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import zipfile
 
@@ -155,6 +156,14 @@ def test_tar_traversal_and_links_refused(tmp_path):
     out = safe_extract(_tar(tmp_path / "ok.tgz", lambda tf: member(tf, "d/a.txt", b"hello")), tmp_path / "o")
     assert (out / "d" / "a.txt").read_bytes() == b"hello"
 
+    def clash(tf):
+        member(tf, "c/x", b"1")
+        member(tf, "c", b"a file named like the folder")
+
+    with pytest.raises(DatasetError, match="'c' is both a file and a folder"):
+        safe_extract(_tar(tmp_path / "t4.tgz", clash), tmp_path / "o4")
+    assert not (tmp_path / "o4").exists() and not (tmp_path / ".o4.partial").exists()
+
 
 def test_good_zip_extracts_and_non_archive_refused(tmp_path):
     out = safe_extract(_zip(tmp_path / "g.zip", {"UCMerced_LandUse/Images/a/a00.tif": b"abc"}), tmp_path / "ex")
@@ -162,6 +171,75 @@ def test_good_zip_extracts_and_non_archive_refused(tmp_path):
     (tmp_path / "n.zip").write_bytes(b"nope")
     with pytest.raises(DatasetError, match="n.zip: not a zip or tar"):
         safe_extract(tmp_path / "n.zip", tmp_path / "ex2")
+
+
+def _no_partial(tmp_path):
+    return not [p for p in tmp_path.rglob(".*.partial")]
+
+
+def test_zip_bad_crc_raises_dataset_error_and_leaves_nothing(tmp_path):
+    arc = tmp_path / "crc.zip"
+    with zipfile.ZipFile(arc, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("ok.txt", b"fine")
+        zf.writestr("bad.txt", b"A" * 100)
+    raw = bytearray(arc.read_bytes())
+    raw[raw.index(b"A" * 100) + 50] ^= 0xFF  # one flipped payload byte, headers intact
+    arc.write_bytes(bytes(raw))
+    with pytest.raises(DatasetError, match=r"crc.zip: member 'bad.txt' cannot be extracted \(BadZipFile"):
+        safe_extract(arc, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and _no_partial(tmp_path)
+
+
+def test_truncated_tar_raises_dataset_error(tmp_path):
+    arc = tmp_path / "t.tgz"
+    with tarfile.open(arc, "w:gz") as tf:
+        data = np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+        info = tarfile.TarInfo("big.bin")
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    arc.write_bytes(arc.read_bytes()[:100_000])
+    with pytest.raises(DatasetError, match="t.tgz"):
+        safe_extract(arc, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and _no_partial(tmp_path)
+
+
+@pytest.mark.parametrize("members, msg", [
+    ({"a": b"file", "a/b": b"child"}, "'a' is both a file and a folder"),
+    ({"d/x": b"1", "d": b"file after folder"}, "'d' is both a file and a folder"),
+])
+def test_zip_file_folder_clash_refused_before_writing(tmp_path, members, msg):
+    with pytest.raises(DatasetError, match=msg):
+        safe_extract(_zip(tmp_path / "c.zip", members), tmp_path / "out")
+    assert not (tmp_path / "out").exists() and _no_partial(tmp_path)
+
+
+def test_zip_duplicate_member_refused(tmp_path):
+    arc = tmp_path / "dup.zip"
+    with zipfile.ZipFile(arc, "w") as zf, pytest.warns(UserWarning, match="Duplicate name"):
+        zf.writestr("x.txt", b"1")
+        zf.writestr("x.txt", b"2")
+    with pytest.raises(DatasetError, match="'x.txt' appears twice"):
+        safe_extract(arc, tmp_path / "out")
+
+
+def test_extract_into_existing_folder_keeps_its_files(tmp_path):
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    (out / "keep.txt").write_bytes(b"mine")
+    (out / "sub" / "keep2.txt").write_bytes(b"mine too")
+    safe_extract(_zip(tmp_path / "a.zip", {"new.txt": b"new", "sub/n.txt": b"n"}), out)
+    assert (out / "keep.txt").read_bytes() == b"mine" and (out / "sub" / "keep2.txt").read_bytes() == b"mine too"
+    assert (out / "new.txt").read_bytes() == b"new" and (out / "sub" / "n.txt").read_bytes() == b"n"
+    assert _no_partial(tmp_path)
+    # what the folder holds clashes with the archive: refused, nothing changed
+    (out / "blocker").write_bytes(b"a file")
+    with pytest.raises(DatasetError, match="blocker: is a file or link where"):
+        safe_extract(_zip(tmp_path / "b.zip", {"blocker/inner.txt": b"x", "new.txt": b"changed"}), out)
+    assert (out / "new.txt").read_bytes() == b"new" and (out / "blocker").read_bytes() == b"a file"
+    assert _no_partial(tmp_path)
+    with pytest.raises(DatasetError, match="keep.txt: extraction target exists and is not a folder"):
+        safe_extract(_zip(tmp_path / "c.zip", {"x": b"1"}), out / "keep.txt")
+    assert (out / "keep.txt").read_bytes() == b"mine"
 
 
 # ------------------------------------------------------------------ tiler
@@ -333,14 +411,19 @@ def test_ucmerced_from_official_zip_layout(fake_ucmerced, tmp_path, monkeypatch)
     with zipfile.ZipFile(arc, "w") as zf:
         for p in sorted(fake_ucmerced.rglob("*.tif")):
             zf.write(p, f"UCMerced_LandUse/Images/{p.parent.name}/{p.name}")
+    from rsicbench.datasets import sources
+
     calls = []
-    monkeypatch.setattr(ucm, "download_url", lambda url, name, *a, **k: calls.append(url) or arc)
+    monkeypatch.setattr(sources, "download_url", lambda url, name, *a, **k: calls.append(url) or arc)
     monkeypatch.delenv("RSICBENCH_UCMERCED")
+    monkeypatch.delenv("RSICBENCH_OFFLINE")  # download_url is replaced: nothing leaves the machine
     monkeypatch.setenv("RSICBENCH_SHARED", str(tmp_path / "no_mirror_here"))
     monkeypatch.setenv("RSICBENCH_CACHE", str(tmp_path / "cache"))
     ds = ucm.UCMerced(data_root=tmp_path / "data", settings={"seed": 0})
     assert len(ds.build()) == 20 and calls == [ucm.UCMerced.urls[0]]
-    assert '"source": "official zip"' in (ds.aux_dir / "fetch.json").read_text()
+    info = json.loads((ds.aux_dir / "fetch.json").read_text())
+    assert info["source"] == {"kind": "url", "location": ucm.UCMerced.urls[0], "pin": "",
+                              "checksum": "none published; pixel sha256 of every image (datasets/ucmerced_manifest.tsv)"}
 
 
 def test_mirror_samples_cloud_mask(shared, tmp_path, monkeypatch):
