@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rsicbench.errors import int_at_least
 from rsicbench.metrics.aggregate import PSNR_CAP_DB, summarize
 from rsicbench.metrics.psnr import bpp as bpp_of
 from rsicbench.metrics.suite import METRIC_KEYS, MetricSuite
@@ -82,16 +83,6 @@ def _json_clean(obj):
     return obj
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return v
-
-
 def _metric_settings() -> dict:
     """configs/metrics.yaml for the active profile; outside any project, the built-in defaults."""
     from rsicbench.config import settings
@@ -135,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--roi-dir", type=Path, help="binary ROI masks (nonzero = ROI)")
     p.add_argument("--bitstream-dir", type=Path, help="bitstreams: their sizes give bytes and bpp")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=_positive_int, default=None, help="pairs per torch batch (default: configs/metrics.yaml)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=None, help="pairs per torch batch (default: configs/metrics.yaml)")
     p.add_argument("--no-lpips", action="store_true", help="skip LPIPS (reported empty)")
     p.add_argument("--lpips-weights", type=Path, help="AlexNet features file for LPIPS")
     return p

@@ -21,7 +21,7 @@ import math
 import sys
 from pathlib import Path
 
-from rsicbench.errors import UserError, check_writable
+from rsicbench.errors import UserError, check_writable, int_at_least
 from rsicbench.reproduce.codec import CodecError, codec_factory, list_codecs
 from rsicbench.reproduce.engine import RatePoint, Sample, SweepSpec, run_sweep, samples_from_folder, subset
 from rsicbench.reproduce.executors import ExecutorError, add_executor_args, executor_settings
@@ -63,19 +63,6 @@ def _target_bpp(text: str) -> float:
         raise argparse.ArgumentTypeError(f"target {text!r} bpp: expected a number in (0, {RAW_RGB_BPP:g}] "
                                          f"({RAW_RGB_BPP:g} bpp is uncompressed 8-bit RGB)")
     return float(v)
-
-
-def _count(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            v = minimum - 1
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return v
-
-    return parse
 
 
 def _dataset_name(args, default: str) -> str:
@@ -124,9 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--split", default=None, help="default: configs/eval.yaml split")
     ap.add_argument("--qualities", nargs="+", type=_number, help="rate points (codec quality values)")
     ap.add_argument("--matched-bpp", nargs="*", type=_target_bpp, help="target bpp values for the matched-rate mode")
-    ap.add_argument("--workers", type=_count(1))
-    ap.add_argument("--per-class", type=_count(1), help="first N images of each class")
-    ap.add_argument("--max-images", type=_count(1))
+    ap.add_argument("--workers", type=int_at_least(1))
+    ap.add_argument("--per-class", type=int_at_least(1), help="first N images of each class")
+    ap.add_argument("--max-images", type=int_at_least(1))
     ap.add_argument("--images-dir", help="evaluate the images of this folder instead of a dataset split")
     ap.add_argument("--out-root", default="results/rd", help="results root (default results/rd)")
     ap.add_argument("--option", action="append", default=[], metavar="KEY=JSON", help="codec option override")

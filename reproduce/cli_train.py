@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from rsicbench.config import deep_merge, settings
-from rsicbench.errors import UserError
+from rsicbench.errors import UserError, int_at_least
 from rsicbench.reproduce.lambdas import conversion_table, format_table, to_compressai
 
 # TrainConfig fields that --set may not change: they come from --model and --rate
@@ -130,16 +130,6 @@ def run_config(model: str, rate: str, cfg: dict, overrides: dict | None = None):
     return TrainConfig.from_dict(merged)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        v = 0
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return v
-
-
 def _paths(dataset: str, split: str, folder: str | None) -> list[str]:
     if folder:
         from rsicbench.reproduce.engine import samples_from_folder
@@ -158,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="output folder (default results/train/<model>/<rate>)")
     ap.add_argument("--train-dir", help="train on the images of this folder instead of the split")
     ap.add_argument("--val-dir", help="validate on the images of this folder instead of the split")
-    ap.add_argument("--steps", type=_positive_int, help="override the number of steps")
+    ap.add_argument("--steps", type=int_at_least(1), help="override the number of steps")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="override a train setting, e.g. --set batch=2 --set 'arch={\"N\":8,\"M\":8}'")
     ap.add_argument("--show-lambdas", action="store_true", help="print every λ conversion and exit")

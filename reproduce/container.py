@@ -129,16 +129,25 @@ class _Reader:
         return out
 
     def varint(self, what: str) -> int:
-        n = shift = 0
-        for i in range(_MAX_VARINT_BYTES):
-            (b,) = self.take(1, what)
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                if b == 0 and i:  # a longer encoding of a shorter number: not what pack writes
-                    raise CodecError(f"{self.who}: non-canonical {what} at byte {self.pos - 1}")
-                return n
-        raise CodecError(f"{self.who}: {what} longer than {_MAX_VARINT_BYTES} bytes at byte {self.pos}")
+        n, self.pos = read_varint(self.data, self.pos, self.end, f"{self.who}: {what}")
+        return n
+
+
+def read_varint(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
+    """(value, next position) of the shortest-form varint at `pos`; `what` names it in errors."""
+    n = shift = 0
+    for i in range(_MAX_VARINT_BYTES):
+        if pos >= end:
+            raise CodecError(f"{what}: truncated bitstream (varint at byte {pos}, no bytes left)")
+        b = data[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            if b == 0 and i:  # a longer encoding of a shorter number: not what pack writes
+                raise CodecError(f"{what}: non-canonical varint at byte {pos - 1}")
+            return n, pos
+    raise CodecError(f"{what}: varint longer than {_MAX_VARINT_BYTES} bytes at byte {pos}")
 
 
 def unpack(data: bytes, layout: Layout, tag: bytes, max_pixels: int = MAX_PIXELS,

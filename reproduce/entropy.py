@@ -35,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from rsicbench.reproduce.codec import CodecError
+from rsicbench.reproduce.container import read_varint, varint
 
 MAX_SUPPORT = 1 << 12  # latents beyond ±2048 mean a broken model or a corrupted stream
 LIKELIHOOD_BOUND = 1e-9
@@ -137,31 +138,6 @@ def support(symbols: torch.Tensor) -> tuple[int, int]:
     return lo, n
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    n = shift = 0
-    for i in range(5):
-        if pos >= len(data):
-            raise CodecError(f"GMM coder: truncated string header ({len(data)} bytes)")
-        b = data[pos]
-        pos += 1
-        n |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            if b == 0 and i:
-                raise CodecError("GMM coder: non-canonical string header")
-            return n, pos
-    raise CodecError("GMM coder: string header value too long")
-
-
 class AnsStream:
     """constriction's ANS stack with per-symbol categorical tables.
 
@@ -191,13 +167,13 @@ class AnsStream:
             tab = np.concatenate(self._tables, 0)
             coder.encode_reverse(sym, self._family, tab)
         words = coder.get_compressed().astype("<u4")
-        return _varint((lo << 1) ^ (lo >> 63)) + _varint(n - 2) + words.tobytes()
+        return varint((lo << 1) ^ (lo >> 63)) + varint(n - 2) + words.tobytes()
 
     @classmethod
     def from_bytes(cls, string: bytes) -> tuple[int, int, "AnsStream"]:
         string = bytes(string)
-        zz, pos = _read_varint(string, 0)
-        n, pos = _read_varint(string, pos)
+        zz, pos = read_varint(string, 0, len(string), "GMM coder: string header")
+        n, pos = read_varint(string, pos, len(string), "GMM coder: string header")
         lo, n = (zz >> 1) ^ -(zz & 1), n + 2
         if n > MAX_SUPPORT:
             raise CodecError(f"GMM coder: symbol support {n} outside 2..{MAX_SUPPORT} (corrupted stream?)")

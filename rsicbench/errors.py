@@ -11,6 +11,22 @@ class UserError(ValueError):
     """Bad input from the user (argument, file, config): the message names it and the problem."""
 
 
+def int_at_least(minimum: int):
+    """An argparse `type` accepting integers >= `minimum` (argparse reports the error in one line)."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = minimum - 1
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return v
+
+    return parse
+
+
 def check_writable(path, what: str, is_dir: bool = False) -> None:
     """Refuse, before any work starts, an output path that cannot be written.
 
