@@ -6,8 +6,8 @@ non-`.quantiles` parameters + Adam(lr 1e-3) on the quantiles, compressai.losses.
 RateDistortionLoss (λ·255²·MSE + bpp), backward, clip_grad_norm_(1.0) on all parameters,
 step, aux_loss().backward(), aux step.
 
-Ours: the real `reproduce.train.train()` loop. Its step is not a separate function (it is
-inlined in train(), which other engineers own), so each repetition runs a short train()
+Ours: the real `reproduce.train.train()` loop (its step is `train_step`; timing whole train()
+iterations keeps the loop's bookkeeping in the figure), so each repetition runs a short train()
 of warmup+steps+1 steps with validation/checkpoints only at the end, and we time the
 interval between consecutive `batch_at` calls (wrapped with a timestamp recorder in this
 process only). One interval = one complete loop iteration: crop sampling, noise seeding,

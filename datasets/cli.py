@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
         if name == "fetch":
             s.add_argument("--source", default=None, help="imagefolder: the folder of images")
             s.add_argument("--tile", type=int, default=None, help="imagefolder: cut into TILE^2 tiles")
+            s.add_argument("--bands", type=int, nargs="+", default=None,
+                           help="imagefolder: 1-based bands used as R G B (multi-band TIFF/GeoTIFF)")
     return p
 
 
@@ -49,7 +51,8 @@ def _dataset(args, cfg):
         if args.cmd == "fetch":
             if not args.source:
                 raise DatasetError("imagefolder fetch needs --source DIR")
-            return ImageFolder(args.source, name=args.name, tile=args.tile, data_root=args.data_root, settings=cfg)
+            return ImageFolder(args.source, name=args.name, tile=args.tile, bands=args.bands,
+                               data_root=args.data_root, settings=cfg)
         ds = ImageFolder(".", name=args.name, data_root=args.data_root, settings=cfg)
         return ds
     return get_dataset(args.dataset, args.data_root, cfg)

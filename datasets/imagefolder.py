@@ -4,8 +4,8 @@ Layouts (detected, never guessed silently):
   * `<root>/<class>/<image>`: every image one level down -> labelled by folder name;
   * `<root>/<image>`: every image at the top -> no labels;
   a mix of both is refused (the error names one file of each kind).
-Images are read with rsicbench.imageio (its conversion rule for gray, RGBA, palette and
-16-bit) and written as lossless PNG `data/<name>/images/[<class>/]<stem>.png`. Two source
+Images are read with rsicbench.imageio (its conversion rule for gray, RGBA, palette,
+16-bit and multi-band TIFF/GeoTIFF; option `bands` = the 1-based bands used as R, G, B) and written as lossless PNG `data/<name>/images/[<class>/]<stem>.png`. Two source
 files with the same stem (a.jpg, a.tif) are refused. Without tiling, images keep their
 native size (any size is fine for codecs and metrics). With `tile`, large images are cut by
 rsicbench.datasets.tiler (images smaller than a tile are skipped with a warning).
@@ -80,11 +80,12 @@ class FolderDataset(Dataset):
 
         src = self._verify()
         tile = self.option("tile", self.tile)
+        bands = self.option("bands", getattr(self, "bands", None))
         max_nodata = float(self.option("max_nodata_frac", 0.0))
 
         def one(item: tuple[Path, str | None]) -> list[Entry]:
             path, label = item
-            rgb = read_rgb(path)
+            rgb = read_rgb(path, bands=bands)
             prefix = f"{label}/" if label else ""
             if not tile:
                 rel = f"{prefix}{path.stem}.png"
@@ -103,7 +104,7 @@ class FolderDataset(Dataset):
             raise DatasetError(f"{src}: no usable images (all smaller than a tile or invalid)")
         self.prune({e.relpath for e in entries})
         write_manifest(self.manifest_path, entries)
-        self.write_info({"images": len(entries), "per_class": self.option("per_class"), "tile": tile})
+        self.write_info({"images": len(entries), "per_class": self.option("per_class"), "tile": tile, "bands": bands})
         return entries
 
 
@@ -113,11 +114,13 @@ class ImageFolder(FolderDataset):
     name = "imagefolder"
     layout = "<root>/<image> or <root>/<class>/<image>"
 
-    def __init__(self, source: str | os.PathLike, name: str = "imagefolder", tile: int | None = None, **kw):
+    def __init__(self, source: str | os.PathLike, name: str = "imagefolder", tile: int | None = None,
+                 bands: list[int] | None = None, **kw):
         super().__init__(**kw)
         self.name = name
         self._source = Path(source)
         self.tile = tile
+        self.bands = list(bands) if bands else None
 
     def _verify(self) -> Path:
         if not self._source.is_dir():

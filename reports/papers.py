@@ -298,6 +298,7 @@ def section_downstream(ctx: Context) -> Section:
     if not ctx.downstream:
         return Section("downstream", "Downstream classification",
                        missing("classify-train / classify-eval", ctx.results / "downstream" / "<ds>" / "summary.json"), False)
+    from rsicbench.downstream.folder import skipped_reason
     from rsicbench.reports.htmlutil import heatmap
     from rsicbench.reports.sections import png_file_uri
 
@@ -309,6 +310,10 @@ def section_downstream(ctx: Context) -> Section:
     produced = False
     for ds, run in sorted(ctx.downstream.items()):
         parts.append(f"<h3>{esc(ds)} {profile_tag(ctx.profile)}</h3>")
+        skipped = skipped_reason(ctx.results, ds)  # a user's folder without labels (downstream/folder.py)
+        if skipped and run.train is None and run.summary is None:
+            parts.append(note(f"Not run: {esc(skipped)}."))
+            continue
         tr = run.train
         if tr:
             st = tr.get("settings") or {}

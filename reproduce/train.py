@@ -151,7 +151,9 @@ def centre_crops(images: list[np.ndarray], size: int) -> torch.Tensor:
 # ---------------------------------------------------------------------------- loss
 def rd_loss(model, x: torch.Tensor, out: dict, lam: float, distortion: str) -> dict[str, torch.Tensor]:
     n, _, h, w = x.shape
-    bpp = sum((-torch.log2(lk)).sum() for lk in out["likelihoods"].values()) / (n * h * w)
+    # CompressAI's RateDistortionLoss arithmetic (ln / -ln2 per likelihood tensor), so our loss
+    # equals its loss bit for bit (benchmarks/bench_train_parity.py), not just to rounding
+    bpp = sum(torch.log(lk).sum() / (-math.log(2) * (n * h * w)) for lk in out["likelihoods"].values())
     x_hat = out["x_hat"]
     mse = F.mse_loss(x_hat, x)
     if distortion == "mse":
@@ -198,6 +200,46 @@ def split_parameters(model) -> tuple[list, list]:
         if p.requires_grad:
             (aux if name.endswith(".quantiles") else main).append(p)
     return main, aux
+
+
+@dataclass
+class Optimizers:
+    main: list  # the network's parameters (clipped); `.quantiles` go to aux_opt
+    opt: torch.optim.Optimizer
+    aux_opt: torch.optim.Optimizer
+    sched: Any
+
+
+def make_optimizers(model, cfg: TrainConfig) -> Optimizers:
+    main_p, aux_p = split_parameters(model)
+    opt = torch.optim.Adam(main_p, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.MultiStepLR(
+        opt, sorted(max(1, int(f * cfg.steps)) for f in cfg.lr_milestones), gamma=cfg.lr_gamma)
+    return Optimizers(main_p, opt, torch.optim.Adam(aux_p, lr=cfg.aux_lr), sched)
+
+
+def step_seed(seed: int, step: int) -> int:
+    """torch seed of `step`'s quantization noise (a function of the step, so a resume redraws it)."""
+    return seed * 1_000_003 + step
+
+
+def train_step(model, x: torch.Tensor, roi: torch.Tensor | None, opts: Optimizers, cfg: TrainConfig,
+               step: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """One optimisation step on batch `x` (the body of train()'s loop; benchmarks/
+    bench_train_parity.py drives it with a given batch sequence). Returns (rd_loss dict, aux loss)."""
+    torch.manual_seed(step_seed(cfg.seed, step))  # quantization noise of this step: resumable
+    opts.opt.zero_grad(set_to_none=True)
+    opts.aux_opt.zero_grad(set_to_none=True)
+    r = rd_loss(model, x, _forward(model, x, roi), cfg.lam, cfg.distortion)
+    r["loss"].backward()
+    if cfg.clip > 0:
+        torch.nn.utils.clip_grad_norm_(opts.main, cfg.clip)
+    opts.opt.step()
+    aux = _unwrap(model).aux_loss()
+    aux.backward()
+    opts.aux_opt.step()
+    opts.sched.step()
+    return r, aux
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -329,11 +371,8 @@ def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str]
             val_roi = centre_crops(load_masks(val_kept, val_imgs, roi_for), cfg.val_patch)
             roi_source = "provider"
     final_stage = _apply_stage(model, max(cfg.steps - 1, 0), cfg.steps)
-    main_p, aux_p = split_parameters(model)
-    opt = torch.optim.Adam(main_p, lr=cfg.lr)
-    aux_opt = torch.optim.Adam(aux_p, lr=cfg.aux_lr)
-    sched = torch.optim.lr_scheduler.MultiStepLR(
-        opt, sorted(max(1, int(f * cfg.steps)) for f in cfg.lr_milestones), gamma=cfg.lr_gamma)
+    opts = make_optimizers(model, cfg)
+    opt, aux_opt, sched = opts.opt, opts.aux_opt, opts.sched
     step, best = 0, math.inf
     latest = out_dir / "latest.pt"
     if latest.is_file():
@@ -365,18 +404,7 @@ def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str]
             x, roi = batch_at(images, step, cfg, rank).to(device), None
         else:
             x, roi = (t.to(device) for t in batch_at(images, step, cfg, rank, masks))
-        torch.manual_seed(cfg.seed * 1_000_003 + step)
-        opt.zero_grad(set_to_none=True)
-        aux_opt.zero_grad(set_to_none=True)
-        r = rd_loss(model, x, _forward(model, x, roi), cfg.lam, cfg.distortion)
-        r["loss"].backward()
-        if cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(main_p, cfg.clip)
-        opt.step()
-        aux = _unwrap(model).aux_loss()
-        aux.backward()
-        aux_opt.step()
-        sched.step()
+        r, aux = train_step(model, x, roi, opts, cfg, step)
         step += 1
         bar.update(1)
         row = {"step": step, "loss": r["loss"].item(), "bpp": r["bpp"].item(), "mse": r["mse"].item(),

@@ -10,6 +10,12 @@ Every image in the suite is an HxWx3 uint8 RGB numpy array. Inputs are converted
     that does not use the full 16-bit range (Landsat) is mapped per scene by the dataset
     class instead (see rsicbench.datasets.landsat8).
   * float images are refused: their range is ambiguous.
+  * multi-band TIFF/GeoTIFF (tifffile): band-interleaved (planar) files are read band-last;
+    1-4 bands follow the rules above (a 4th band is dropped like alpha, e.g. NIR of
+    R,G,B,NIR); more than 4 bands are refused unless the caller names the three bands to
+    use as R, G, B (`bands`, 1-based, e.g. [4, 3, 2] for Landsat B4,B3,B2): picking three of
+    many silently would mislabel colours. `bands` also reorders 3-4 band files (B,G,R,NIR:
+    [3, 2, 1]); for non-TIFF files it picks among R, G, B after the rules above.
 Corrupt or truncated files raise ImageError naming the file.
 """
 
@@ -72,24 +78,36 @@ def pil_to_rgb8(img: Image.Image, source: str = "<image>") -> np.ndarray:
     return to_rgb8(np.asarray(img), source)
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Read any image Pillow (or tifffile, for multi-band TIFF) understands as HxWx3 uint8."""
+def read_rgb(path: str | os.PathLike, bands: list[int] | tuple[int, ...] | None = None) -> np.ndarray:
+    """Read any image Pillow (or tifffile, for multi-band TIFF) understands as HxWx3 uint8.
+
+    `bands`: the 1-based bands to use as R, G, B (the rule in the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: file not found")
     try:
         with Image.open(path) as img:
-            if img.format == "TIFF" and _tiff_is_wide(img):
+            if img.format == "TIFF" and (bands or _tiff_is_wide(img)):
                 # Pillow narrows 16-bit RGB TIFFs by bit shift (v >> 8), not by the rule above
-                return _read_tiff(path, None)
+                return _read_tiff(path, None, bands)
             img.load()  # forces a full decode so truncation shows up here
-            return pil_to_rgb8(img, str(path))
+            rgb = pil_to_rgb8(img, str(path))
+            return select_bands(rgb, bands, str(path)) if bands else rgb
     except ImageError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         if path.suffix.lower() in (".tif", ".tiff"):
-            return _read_tiff(path, e)
+            return _read_tiff(path, e, bands)
         raise ImageError(f"{path}: cannot decode image ({e})") from None
+
+
+def select_bands(arr: np.ndarray, bands, source: str) -> np.ndarray:
+    """arr[..., bands - 1] for an HxW(xC) array; bands: three (R, G, B) or one (gray) 1-based indices."""
+    a = arr[:, :, None] if arr.ndim == 2 else arr
+    idx = [int(b) for b in bands]
+    if len(idx) not in (1, 3) or any(b < 1 or b > a.shape[2] for b in idx):
+        raise ImageError(f"{source}: bands {idx}: expected 3 (R, G, B) or 1 band numbers in 1..{a.shape[2]}")
+    return to_rgb8(np.ascontiguousarray(a[:, :, [b - 1 for b in idx]]), source)
 
 
 def _tiff_is_wide(img: Image.Image) -> bool:
@@ -98,14 +116,25 @@ def _tiff_is_wide(img: Image.Image) -> bool:
     return img.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F") and max(bits) > 8
 
 
-def _read_tiff(path: Path, first_error: Exception | None) -> np.ndarray:
+def _read_tiff(path: Path, first_error: Exception | None, bands=None) -> np.ndarray:
     import tifffile
 
     try:
-        arr = tifffile.imread(path)
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            arr, axes = series.asarray(), series.axes
     except Exception as e:  # tifffile raises many types for bad files
         first = f"{first_error}; " if first_error else ""
         raise ImageError(f"{path}: cannot decode image ({first}tifffile: {e})") from None
+    while arr.ndim > 3 and arr.shape[0] == 1:  # leading length-1 axes (pages, time)
+        arr, axes = arr[0], axes[1:]
+    if arr.ndim == 3 and axes[0] in "SCIQ" and axes[-1] not in "SC":
+        arr = np.moveaxis(arr, 0, -1)  # band-interleaved (planar) -> band-last
+    if bands:
+        return select_bands(arr, bands, str(path))
+    if arr.ndim == 3 and arr.shape[2] > 4:
+        raise ImageError(f"{path}: {arr.shape[2]} bands; name the three to use as R, G, B "
+                         "(bands: [r, g, b], 1-based; `--bands` / the dataset's `bands` option)")
     return to_rgb8(arr, str(path))
 
 
