@@ -17,7 +17,7 @@ from string import Template
 from typing import Any, Callable
 
 from rsicbench import fsutil
-from rsicbench.reports import papers, sections
+from rsicbench.reports import papers, readiness, sections
 from rsicbench.reports.context import ANCHOR, Context
 from rsicbench.reports.htmlutil import Section, esc, profile_tag
 from rsicbench.reports.provenance import section_provenance
@@ -31,6 +31,7 @@ SECTIONS: list[Callable[[Context], Section]] = [
     sections.section_bd,
     papers.section_ablation,
     papers.section_complexity,
+    readiness.section_readiness,
     papers.section_downstream,
     sections.section_roi,
     papers.section_claims,

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("rsicbench.downstream.cli", "scene classifier: train, evaluate on reconstructions"),
     "report": ("rsicbench.reports.cli", "build the self-contained HTML report"),
     "folder": ("rsicbench.reproduce.cli_folder", "a folder of images through sweeps, learned evaluation, BD, report"),
+    "doctor": ("rsicbench.reproduce.cli_doctor", "measure one train step and one code per model; project a profile's time"),
 }
 
 

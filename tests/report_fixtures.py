@@ -181,6 +181,14 @@ def make_tree(root: Path, n_per_class: int = 6) -> dict:
     rows = fidelity.run([entry], root)
     fidelity.write(rows, root / "results" / "fidelity.json", root / "results" / "fidelity.md")
 
+    # ---- paper-profile readiness (its command, one ci-width model, batch 1 of 64² crops)
+    from rsicbench.reproduce import cli_doctor
+
+    if cli_doctor.main(["--profile", "ci", "--models", "bmshj2018-hyperprior", "--batch", "1", "--crop", "64",
+                        "--repeat", "1", "--in-process", "--data-root", str(root / "data"),
+                        "--out", str(root / "results" / "paper_readiness.json")]) != 0:
+        raise RuntimeError("fixture: rsicbench doctor failed")
+
     # ---- downstream: classifier training and evaluation over the RD tree
     down = _downstream(root, {"train": train, "val": val, "test": test})
 

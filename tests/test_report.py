@@ -17,7 +17,7 @@ from rsicbench.reports.build import build_report
 from report_fixtures import PAPER_POINTS, make_tree
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTION_IDS = ["datasets", "rd", "bd", "ablation", "complexity", "downstream", "roi", "claims", "viewer", "provenance"]
+SECTION_IDS = ["datasets", "rd", "bd", "ablation", "complexity", "readiness", "downstream", "roi", "claims", "viewer", "provenance"]
 
 
 def _cfg(profile: str = "default") -> dict:
@@ -265,7 +265,7 @@ def test_cli(tmp_path, capsys):
             "--claims", str(tmp_path / "claims")]
     assert main(args + ["--no-timestamp"]) == 0
     assert out.is_file() and "built-at" not in out.read_text(encoding="utf-8")
-    assert "1/10 sections with data" in capsys.readouterr().out
+    assert "1/11 sections with data" in capsys.readouterr().out
     assert main(args + ["--profile", "nope"]) == 1
     assert "unknown profile" in capsys.readouterr().err
 
