@@ -39,14 +39,24 @@ _TWO_WIDTH = {"bmshj2018-factorized", "bmshj2018-factorized-relu", "bmshj2018-hy
 _CHENG = {"cheng2020-anchor", "cheng2020-attn", "cheng2020-gmm"}
 
 
+def load_failure(e: Exception) -> str:
+    """Why torch.load(weights_only=True) refused a file, in one short line."""
+    text = " ".join(str(e).split())
+    # torch's weights_only message: a long preamble, then the reason, then a docs link
+    detail = text.split("WeightsUnpickler error:")[-1].split("trusted source.")[-1]
+    detail = detail.split(" Check the documentation")[0].strip()[:160]
+    if "GLOBAL" in text.upper():
+        return f"it asks to run code or build objects other than tensors; refused, nothing run ({detail})"
+    return f"corrupt ({type(e).__name__}: {detail})"
+
+
 def read_file(path: Path) -> dict:
     if not path.is_file():
         raise CodecError(f"{path}: checkpoint not found")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle of arbitrary objects, truncated file, not a torch file
-        msg = str(e).splitlines()[0] if str(e) else ""
-        raise CodecError(f"{path}: not a loadable checkpoint with weights_only=True ({type(e).__name__}: {msg})") from None
+        raise CodecError(f"{path}: not a loadable checkpoint with weights_only=True: {load_failure(e)}") from None
     if not isinstance(obj, dict):
         raise CodecError(f"{path}: checkpoint holds {type(obj).__name__}, expected a dict")
     return obj

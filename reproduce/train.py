@@ -272,13 +272,9 @@ def load_resume_state(path: Path) -> dict:
     try:
         ck = load_checkpoint(path)
     except Exception as e:  # noqa: BLE001 - torch raises many types for damaged files
-        text = " ".join(str(e).split())
-        # torch's weights_only message: a long preamble, then the reason, then a docs link
-        detail = text.split("WeightsUnpickler error:")[-1].split("trusted source.")[-1]
-        detail = detail.split(" Check the documentation")[0].strip()
-        why = (f"it asks to run code or build objects other than tensors; refused, nothing run ({detail[:160]})"
-               if "GLOBAL" in text.upper()
-               else f"corrupt ({type(e).__name__}: {detail[:160]})")
+        from rsicbench.reproduce.checkpoints import load_failure
+
+        why = load_failure(e)
         raise _unusable(path, why) from None
     missing = [k for k in _RESUME_KEYS if not isinstance(ck, dict) or k not in ck]
     if missing:
