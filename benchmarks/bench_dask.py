@@ -32,7 +32,8 @@ from _common import ucmerced_images
 from bench_sweep import MID_QUALITY
 
 from rsicbench.fsutil import write_json
-from rsicbench.reproduce.engine import RatePoint, Sample, SweepSpec, run_sweep
+from rsicbench.reproduce.evaluation.engine import SweepSpec, run_sweep
+from rsicbench.results import RatePoint, Sample
 
 TIMING = {"enc_s", "dec_s"}
 

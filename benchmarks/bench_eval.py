@@ -8,7 +8,7 @@ Both sides, same process, same CPU budget (--threads cores), same checkpoint fil
     zero-pad to 64, compress, decompress, PSNR-RGB and MS-SSIM-RGB (pytorch_msssim).
     Its bpp counts the first string of each latent (len(s[0])) - the byte count of a
     batch-of-one bitstream, no header.
-  * ours: `reproduce.engine.run_sweep` of the learned codec adapter, i.e. the
+  * ours: `reproduce.evaluation.engine.run_sweep` of the learned codec adapter, i.e. the
     `rsicbench evaluate` path: build the codec (load, update(force=True), weights
     fingerprint) and the MetricSuite (LPIPS weights), per image read_rgb, replicate-pad,
     compress, pack the container (v2 header + CRC-16), unpack and check it, decompress, crop,
@@ -72,7 +72,7 @@ def test_images(n: int) -> tuple[list[Path], str]:
 def make_checkpoint(a, tmp: Path) -> tuple[Path, str]:
     if a.checkpoint:
         return Path(a.checkpoint), "given"
-    from rsicbench.reproduce.learned import run_dir
+    from rsicbench.results import run_dir
 
     trained = run_dir(a.model, "r1") / "best.pt"
     if trained.is_file():
@@ -117,9 +117,9 @@ SAME_AS_REFERENCE = {"device": "cpu", "lpips": False, "vifp": False}  # PSNR (+b
 
 def run_ours(model: str, ckpt: Path, files: list[Path], root: Path, out: Path, threads: int,
              metrics: dict) -> tuple[float, dict]:
-    from rsicbench.reproduce import engine
-
-    samples = [engine.Sample(str(p), str(p.relative_to(root)) if p.is_relative_to(root) else p.name) for p in files]
+    from rsicbench.reproduce.evaluation import engine
+    from rsicbench.results import Sample
+    samples = [Sample(str(p), str(p.relative_to(root)) if p.is_relative_to(root) else p.name) for p in files]
     spec = engine.SweepSpec(codec=model, dataset="bench", split="test", points=[engine.RatePoint(quality=1)],
                             out_root=out, options={"checkpoint": str(ckpt), "threads": 1},
                             metrics=dict(metrics), workers=threads, threads=1)

@@ -25,7 +25,7 @@ ARCH = {"ltchm": {"N": 16, "ep_hidden": 32}, "dmenet": {"N": 16}, "cheng2020-anc
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model")
-    ap.add_argument("lam", type=float, help="internal lambda (reproduce/lambdas.py)")
+    ap.add_argument("lam", type=float, help="internal lambda (reproduce/training/lambdas.py)")
     ap.add_argument("steps", type=int)
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--out", type=Path, default=Path("results/bench/rate_audit"))
@@ -38,10 +38,12 @@ def main(argv=None) -> int:
 
     from rsicbench.imageio import read_rgb
     from rsicbench.paths import shared_path
-    from rsicbench.reproduce import container, engine, learned_stream
-    from rsicbench.reproduce.cli_evaluate import rate_check
-    from rsicbench.reproduce.codec import create_codec
-    from rsicbench.reproduce.train import TrainConfig, train
+    from rsicbench.reproduce.coding import container
+    from rsicbench.reproduce.evaluation import engine
+    from rsicbench.reproduce.coding import learned_stream
+    from rsicbench.reproduce.evaluation.rate_audit import rate_check
+    from rsicbench.reproduce.codecs.base import create_codec
+    from rsicbench.reproduce.training.train import TrainConfig, train
 
     root = a.out / f"{a.model}-l{a.lam:g}-s{a.steps}"
     root.mkdir(parents=True, exist_ok=True)

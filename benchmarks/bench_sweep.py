@@ -19,9 +19,10 @@ from pathlib import Path
 
 from rsicbench.fsutil import write_json
 from rsicbench.imageio import read_rgb
-from rsicbench.reproduce.classical import CLASSICAL_CODECS
-from rsicbench.reproduce.codec import create_codec
-from rsicbench.reproduce.engine import RatePoint, Sample, SweepSpec, run_sweep, subset
+from rsicbench.reproduce.codecs.classical import CLASSICAL_CODECS
+from rsicbench.reproduce.codecs.base import create_codec
+from rsicbench.reproduce.evaluation.engine import SweepSpec, run_sweep, subset
+from rsicbench.results import RatePoint, Sample
 
 MID_QUALITY = {"jpeg": 30, "jpeg2000": 40, "webp": 35, "hevc": 35, "avif": 40, "jpegxl": 40}
 
@@ -30,10 +31,10 @@ def bench_samples(n: int) -> list[Sample]:
     try:
         from rsicbench.datasets import load_split
 
-        samples = [Sample(str(s.path), s.relpath, s.label or "") for s in load_split("ucmerced", "test")]
+        samples = load_split("ucmerced", "test")
     except (FileNotFoundError, ValueError, ImportError):
         from rsicbench.paths import shared_path
-        from rsicbench.reproduce.engine import samples_from_folder
+        from rsicbench.reproduce.evaluation.engine import samples_from_folder
 
         root = shared_path("datasets", "ucmerced")
         if root is None:

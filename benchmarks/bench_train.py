@@ -1,4 +1,4 @@
-"""Training-step time: our loop (reproduce/train.py) vs a CompressAI examples/train.py step.
+"""Training-step time: our loop (reproduce/training/train.py) vs a CompressAI examples/train.py step.
 
 Reference step (the loop body of CompressAI's examples/train.py, same process, same model
 architecture and init seed, same batch and crops, same thread count): Adam(lr 1e-4) on the
@@ -6,7 +6,7 @@ non-`.quantiles` parameters + Adam(lr 1e-3) on the quantiles, compressai.losses.
 RateDistortionLoss (λ·255²·MSE + bpp), backward, clip_grad_norm_(1.0) on all parameters,
 step, aux_loss().backward(), aux step.
 
-Ours: the real `reproduce.train.train()` loop (its step is `train_step`; timing whole train()
+Ours: the real `reproduce.training.train.train()` loop (its step is `train_step`; timing whole train()
 iterations keeps the loop's bookkeeping in the figure), so each repetition runs a short train()
 of warmup+steps+1 steps with validation/checkpoints only at the end, and we time the
 interval between consecutive `batch_at` calls (wrapped with a timestamp recorder in this
@@ -52,8 +52,7 @@ def _now() -> tuple[float, float]:
 
 
 def time_ours(cfg, paths, out_dir: Path, warmup: int) -> list[tuple[float, float]]:
-    from rsicbench.reproduce import train as T
-
+    from rsicbench.reproduce.training import train as T
     stamps: list[tuple[float, float]] = []
     real = T.batch_at
 
@@ -77,7 +76,7 @@ def time_reference(cfg, images, warmup: int, steps: int) -> list[tuple[float, fl
     from compressai.losses import RateDistortionLoss
 
     from rsicbench.reproduce.models.registry import create_model
-    from rsicbench.reproduce.train import batch_at
+    from rsicbench.reproduce.training.train import batch_at
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -128,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         a.N, a.M, a.batch, a.patch = 32, 48, 4, 64
     pin_threads(a.threads)
     from rsicbench.fsutil import write_json
-    from rsicbench.reproduce.train import TrainConfig, load_images
+    from rsicbench.reproduce.training.train import TrainConfig, load_images
 
     paths, source = train_images(a.images)
     cfg = TrainConfig(model=a.model, lam=a.lam, arch={"N": a.N, "M": a.M}, steps=a.warmup + a.steps + 1,
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     m_ours, m_ref = statistics.median(t for t, _ in ours), statistics.median(t for t, _ in ref)
     c_ours, c_ref = statistics.median(c for _, c in ours), statistics.median(c for _, c in ref)
     result = {
-        "benchmark": "training step: reproduce.train loop vs CompressAI examples/train.py step",
+        "benchmark": "training step: reproduce.training.train loop vs CompressAI examples/train.py step",
         "command": "python benchmarks/bench_train.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": a.model, "arch": {"N": a.N, "M": a.M}, "batch": a.batch, "patch": a.patch,
         "threads": a.threads, "steps_per_rep": a.steps, "warmup": a.warmup, "reps": a.reps,

@@ -7,7 +7,7 @@ and flips of the UC Merced train split) and fed to both loops in turn. The quant
 noise is part of the input too: both seed torch with `train.step_seed(seed, step)` right
 before the forward pass (our train_step does; the reference does it explicitly).
 
-(a) ours: `reproduce.train.make_optimizers` + `train_step`, the functions train() runs.
+(a) ours: `reproduce.training.train.make_optimizers` + `train_step`, the functions train() runs.
 (b) reference, CompressAI only (the loop body of its examples/train.py):
     `compressai.optimizers.net_aux_optimizer` (Adam, net lr / aux lr),
     `compressai.losses.RateDistortionLoss(lmbda)`, backward,
@@ -49,14 +49,14 @@ class OurLoop:
     """Our trainer's step code, driven with given batches."""
 
     def __init__(self, model: torch.nn.Module, cfg) -> None:
-        from rsicbench.reproduce.train import make_optimizers
+        from rsicbench.reproduce.training.train import make_optimizers
 
         self.model, self.cfg = model, cfg
         self.opts = make_optimizers(model, cfg)
         model.train()
 
     def step(self, x: torch.Tensor, step: int) -> dict[str, float]:
-        from rsicbench.reproduce.train import train_step
+        from rsicbench.reproduce.training.train import train_step
 
         r, aux = train_step(self.model, x, None, self.opts, self.cfg, step)
         return {"loss": r["loss"].item(), "bpp": r["bpp"].item(), "mse": r["mse"].item(), "aux": aux.item(),
@@ -83,7 +83,7 @@ class ReferenceLoop:
         self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, milestones, gamma=cfg.lr_gamma)
 
     def step(self, x: torch.Tensor, step: int) -> dict[str, float]:
-        from rsicbench.reproduce.train import step_seed
+        from rsicbench.reproduce.training.train import step_seed
 
         torch.manual_seed(step_seed(self.cfg.seed, step))  # the same quantization noise as ours
         self.opt.zero_grad()
@@ -157,7 +157,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- data
 def batch_stream(images: list[np.ndarray], cfg, steps: int):
     """(step, batch) for steps 0..steps-1: our trainer's crops, drawn once and shared by both loops."""
-    from rsicbench.reproduce.train import batch_at
+    from rsicbench.reproduce.training.train import batch_at
 
     for step in range(steps):
         yield step, batch_at(images, step, cfg)
@@ -172,7 +172,8 @@ def ucmerced_split(split: str):
 
 
 def eval_samples(per_class: int):
-    from rsicbench.reproduce.engine import Sample, subset
+    from rsicbench.reproduce.evaluation.engine import subset
+    from rsicbench.results import Sample
 
     items, source = ucmerced_split("test")
     return subset([Sample(i.path, i.relpath, i.label) for i in items], per_class=per_class), source
@@ -186,7 +187,7 @@ def evaluate(model: torch.nn.Module, name: str, ckpt: Path, samples, threads: in
     from rsicbench.metrics.psnr import psnr
     with atomic_path(ckpt) as tmp:
         torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    from rsicbench.reproduce.codec import create_codec
+    from rsicbench.reproduce.codecs.base import create_codec
 
     codec = create_codec(name, quality=0, source="checkpoint", checkpoint=str(ckpt), threads=threads)
     bpps, psnrs = [], []
@@ -230,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from rsicbench.config import settings
     from rsicbench.fsutil import write_json
-    from rsicbench.reproduce.train import TrainConfig, load_images
+    from rsicbench.reproduce.training.train import TrainConfig, load_images
 
     def log(msg: str) -> None:
         print(time.strftime("%H:%M:%S"), msg, file=sys.stderr, flush=True)
@@ -246,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"{len(images)} train images from {train_source} in {time.perf_counter() - t0:.0f} s")
     samples, test_source = eval_samples(per_class) if not a.no_eval else ([], None)
     result: dict[str, Any] = {
-        "benchmark": "training parity: reproduce.train (make_optimizers + train_step) vs CompressAI parts",
+        "benchmark": "training parity: reproduce.training.train (make_optimizers + train_step) vs CompressAI parts",
         "command": "python benchmarks/bench_train_parity.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "settings": {"N": a.N, "M": a.M, "batch": a.batch, "patch": a.patch, "lambda_compressai": a.lam,
                      "lr": a.lr, "aux_lr": a.aux_lr, "lr_milestone": a.milestone, "lr_gamma": 0.1, "clip": 1.0,

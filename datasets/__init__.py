@@ -12,7 +12,6 @@ See docs/data.md for sources, verification and the split rule.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from rsicbench.datasets.landsat8 import Landsat8
 from rsicbench.datasets.samples import Samples
 from rsicbench.datasets.splits import read_split
 from rsicbench.datasets.ucmerced import UCMerced
+from rsicbench.results import Sample  # the one image-sample type (results contract)
 
 DATASETS: dict[str, type[Dataset]] = {
     c.name: c for c in (UCMerced, Landsat8, Samples, NWPURESISC45, AID, DOTA, Gaofen)
@@ -30,13 +30,6 @@ DATASETS: dict[str, type[Dataset]] = {
 
 __all__ = ["Sample", "Dataset", "DatasetError", "Entry", "ImageFolder", "DATASETS",
            "list_datasets", "get_dataset", "load_split"]
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: Path
-    relpath: str
-    label: str | None
 
 
 def list_datasets() -> list[str]:

@@ -369,6 +369,10 @@ class Dataset:
     def build(self, workers: int = 1) -> list[Entry]:
         raise NotImplementedError
 
+    def sources(self) -> list:
+        """Where `build` gets its raw files, in the order tried (datasets/sources.py `Source`)."""
+        raise NotImplementedError
+
     def entries(self) -> list[Entry]:
         return read_manifest(self.manifest_path)
 

@@ -221,6 +221,7 @@ def extract_members(archive: Path, members: dict[str, tuple[Path, str]], max_byt
                 if m.size > max_bytes:
                     raise DatasetError(f"{archive}: member {name!r} has {m.size} bytes (limit {max_bytes})")
                 src = tf.extractfile(m)
+                assert src is not None  # m.isfile(): tarfile returns None only for non-files
                 with fsutil.atomic_path(dest) as tmp, src, open(tmp, "wb") as out:
                     for block in iter(lambda: src.read(1 << 20), b""):
                         out.write(block)

@@ -194,7 +194,7 @@ def imagenet_check(size: int = 224, topk: int = 3) -> dict[str, list[tuple[int, 
     model = load_lite0_imagenet()
     out = {}
     for name in ("chelsea", "coffee", "astronaut", "rocket"):
-        img = Image.fromarray(getattr(data, name)()).convert("RGB").resize((size, size), Image.BICUBIC)
+        img = Image.fromarray(getattr(data, name)()).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
         x = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)[None].float()
         x = (x - LITE0_NORM.mean[0]) / LITE0_NORM.std[0]
         with torch.no_grad():

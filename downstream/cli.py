@@ -30,7 +30,7 @@ def _cfg(args: argparse.Namespace) -> dict:
         if args.protocol != "standard":
             cfg["out_dir"] = f"{cfg['out_dir']}/{args.protocol}"
             cfg["results_dir"] = f"{cfg['results_dir']}/{args.protocol}"
-    for k in ("epochs", "input_size"):
+    for k in ("epochs", "input_size", "out_dir", "rd_dir", "results_dir"):
         v = getattr(args, k, None)
         if v is not None:
             cfg[k] = v
@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         s.add_argument("dataset", nargs="?", default=None, help="dataset name (default: configs/downstream.yaml)")
         s.add_argument("--profile", default=None, help="ci | default | paper")
         s.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None)
+        # outputs elsewhere than configs/downstream.yaml's folders (CI: results/ci/, no DVC stage's)
+        s.add_argument("--out-dir", dest="out_dir", default=None, help="classifier folder (default: out_dir)")
+        if name == "evaluate":
+            s.add_argument("--rd-dir", dest="rd_dir", default=None, help="engine outputs to score (default: rd_dir)")
+        s.add_argument("--results-dir", dest="results_dir", default=None, help="scores folder (default: results_dir)")
         if name == "train":
             s.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
             s.add_argument("--input-size", dest="input_size", type=int, default=None)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -25,13 +24,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from rsicbench.imageio import read_rgb
+from rsicbench.results import Sample
 
 
-@dataclass(frozen=True)
-class Item:
-    path: str
-    relpath: str
-    label: str
+# One image (file, relpath, class label): the results contract's sample type, under its local name.
+Item = Sample
 
 
 class DataError(RuntimeError):
@@ -87,7 +84,7 @@ def load_items(ds: str, split: str, seed: int = 0, source: str = "auto") -> tupl
 def resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
     if rgb.shape[0] == size and rgb.shape[1] == size:
         return rgb
-    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR))
+    return np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.BILINEAR))
 
 
 def load_tensor(paths: Sequence[str | Path], size: int, progress: bool = False) -> torch.Tensor:

@@ -154,7 +154,7 @@ class EMTCAL(nn.Module):
         super().__init__()
         self.backbone, norm = create_feature_backbone(backbone, pretrained=pretrained)
         self.backbone_name = backbone
-        c2, c3, c4 = self.backbone.feature_info.channels()
+        c2, c3, c4 = self.backbone.feature_info.channels()  # type: ignore[union-attr]  # timm features_only
         self.register_buffer("mean", torch.tensor(norm.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(norm.std).view(1, 3, 1, 1), persistent=False)
         self.blocks = nn.ModuleList(MultiScaleTransformerBlock(c, heads, 4.0, drop_path) for c in (c2, c3, c4))

@@ -28,7 +28,6 @@ point's summary.json hash) is not recomputed.
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,12 +39,8 @@ from rsicbench.config import seed_everything
 from rsicbench.downstream.data import Item, load_items, load_tensor
 from rsicbench.downstream.scores import bd_accuracy, confusion, predict, scores
 from rsicbench.downstream.train import load_classifier
-from rsicbench.reproduce.engine import subset  # the engine's rule: the same images the codecs coded
-
-
-def _stem(relpath: str) -> str:
-    p = Path(relpath)
-    return str(p.with_suffix("")) if p.suffix else str(p)
+from rsicbench.reproduce.evaluation.engine import subset  # the engine's rule: the same images the codecs coded
+from rsicbench.results import PER_IMAGE, SUMMARY, RatePoint, point_dirs, read_per_image, read_summary, stem
 
 
 def _sha(path: Path) -> str:
@@ -54,26 +49,12 @@ def _sha(path: Path) -> str:
 
 def point_images(point_dir: Path) -> list[str]:
     """Relpaths of the images the engine decoded successfully at this point (per_image.csv)."""
-    csv_path = point_dir / "per_image.csv"
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"{csv_path}: missing (the engine writes it beside summary.json)")
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if rows and "image" not in rows[0]:
-        raise ValueError(f"{csv_path}: no 'image' column")
-    return sorted(r["image"] for r in rows if not (r.get("error") or "").strip())
+    return sorted(read_per_image(point_dir / PER_IMAGE).images)
 
 
 def list_points(rd_root: Path) -> list[tuple[str, str, Path]]:
     """(codec, qtag, folder) for every folder holding summary.json + recon/, sorted."""
-    out = []
-    if not rd_root.is_dir():
-        return out
-    for codec_dir in sorted(p for p in rd_root.iterdir() if p.is_dir()):
-        for point in sorted(p for p in codec_dir.iterdir() if p.is_dir()):
-            if (point / "summary.json").is_file() and (point / "recon").is_dir():
-                out.append((codec_dir.name, point.name, point))
-    return out
+    return [p for p in point_dirs(rd_root.parent, rd_root.name) if (p[2] / "recon").is_dir()]
 
 
 def score_point(model, meta: dict, point_dir: Path, labels: dict[str, str], size: int, batch: int) -> dict[str, Any]:
@@ -84,7 +65,7 @@ def score_point(model, meta: dict, point_dir: Path, labels: dict[str, str], size
     if foreign:
         raise ValueError(f"{point_dir}: {len(foreign)} images are not in the test split (e.g. {foreign[:3]}); "
                          "the classifier may only be scored on test-split reconstructions")
-    paths = [point_dir / "recon" / f"{_stem(r)}.png" for r in rels]
+    paths = [point_dir / "recon" / f"{stem(r)}.png" for r in rels]
     absent = [str(p) for p in paths if not p.is_file()]
     if absent:
         raise FileNotFoundError(f"{len(absent)} reconstructions missing, e.g. {absent[0]}")
@@ -98,7 +79,7 @@ def score_point(model, meta: dict, point_dir: Path, labels: dict[str, str], size
 
 
 def _at_target(curve: list[dict], matched: dict[str, dict], t: float) -> dict[str, Any] | None:
-    tag = f"bpp{t:.2f}"
+    tag = RatePoint(target_bpp=t).qtag
     if tag in matched:
         m = matched[tag]
         return {"method": "matched", "oa": m["oa"], "bpp": m["bpp"], "qtag": tag}
@@ -140,41 +121,43 @@ def summarize(results: dict[str, dict[str, dict]], anchor: str, targets: list[fl
     return codecs
 
 
-def evaluate_all(cfg: dict[str, Any], log=print) -> dict[str, Any]:
-    ds = cfg["dataset"]
-    seed_everything(int(cfg.get("seed", 0)), int(cfg.get("threads", 2)))
-    ckpt = Path(cfg["out_dir"]) / ds / "best.pt"
-    model, meta = load_classifier(ckpt)
-    ck_key = _sha(ckpt)
-    st = meta["settings"]
-    size, batch = int(st["input_size"]), int(cfg["eval_batch"])
-    src = cfg.get("source", "auto")
-    test, data_source = load_items(ds, cfg.get("test_split", "test"), int(cfg.get("seed", 0)), src)
-    train_rel = {i.relpath for sp in (st["train_split"], st["val_split"]) for i in load_items(ds, sp, int(cfg.get("seed", 0)), src)[0]}
+def _test_labels(cfg: dict[str, Any], st: dict[str, Any]) -> tuple[list[Item], str, dict[str, str]]:
+    """(test items, data source, {relpath: label}); refused when the test split shares images
+    with the classifier's train/val splits (`st`: the classifier's settings)."""
+    ds, src, seed = cfg["dataset"], cfg.get("source", "auto"), int(cfg.get("seed", 0))
+    test, data_source = load_items(ds, cfg.get("test_split", "test"), seed, src)
+    train_rel = {i.relpath for sp in (st["train_split"], st["val_split"]) for i in load_items(ds, sp, seed, src)[0]}
     labels = {i.relpath: i.label for i in test if i.relpath not in train_rel}
     if len(labels) != len(test):
         raise RuntimeError(f"{ds}: the test split shares images with the classifier's training splits")
-    out = Path(cfg["results_dir"]) / ds
+    return test, data_source, labels
 
-    # clean reference on the original test images (same per-class subset as training)
-    clean_items: list[Item] = subset(test, st.get("per_class"))
+
+def _clean_reference(model, meta: dict, test: list[Item], size: int, batch: int) -> tuple[dict, dict[str, bool]]:
+    """Scores on the original test images (the training's per-class subset), and per image
+    whether it was classified correctly (in image order)."""
+    clean_items: list[Item] = subset(test, meta["settings"].get("per_class"))
     x = load_tensor([i.path for i in clean_items], size)
     cidx = {c: i for i, c in enumerate(meta["classes"])}
     clean_pred = predict(model, x, batch)
     clean = scores(confusion([cidx[i.label] for i in clean_items], clean_pred, len(cidx)), meta["classes"])
     clean_ok = {i.relpath: int(p) == cidx[i.label] for i, p in zip(clean_items, clean_pred)}
-    clean.update({"dataset": ds, "data_source": data_source, "classifier_key": ck_key, "bpp": 24.0,
-                  "images": [i.relpath for i in clean_items]})
-    fsutil.write_json(out / "clean.json", clean)
-    log(f"clean test OA {clean['oa']:.2f}% ({clean['n_images']} images)")
+    return clean, clean_ok
 
+
+def _score_points(cfg: dict[str, Any], model, meta: dict, ckpt: Path, ck_key: str, labels: dict[str, str],
+                  out: Path, log) -> dict[str, dict[str, dict]]:
+    """{codec: {qtag: result}} of every rate point under rd_dir/<ds>; a point whose stored result
+    has the same classifier and summary hashes is reused, not rescored."""
+    ds, st = cfg["dataset"], meta["settings"]
+    size, batch = int(st["input_size"]), int(cfg["eval_batch"])
     points = list_points(Path(cfg["rd_dir"]) / ds)
     if not points:
         log(f"no reconstructions under {Path(cfg['rd_dir']) / ds} (run the sweeps first); only clean.json written")
     results: dict[str, dict[str, dict]] = {}
     for codec, qtag, pdir in points:
-        summary = fsutil.read_json(pdir / "summary.json")
-        key = f"{ck_key}-{_sha(pdir / 'summary.json')}"
+        summary = read_summary(pdir)
+        key = f"{ck_key}-{_sha(pdir / SUMMARY)}"
         dest = out / codec / f"{qtag}.json"
         if dest.is_file():
             old = fsutil.read_json(dest)
@@ -192,6 +175,26 @@ def evaluate_all(cfg: dict[str, Any], log=print) -> dict[str, Any]:
         fsutil.write_json(dest, res)
         results.setdefault(codec, {})[qtag] = res
         log(f"{codec}/{qtag}: bpp {res['bpp'] if res['bpp'] is None else round(res['bpp'], 4)}, OA {res['oa']:.2f}%")
+    return results
+
+
+def evaluate_all(cfg: dict[str, Any], log=print) -> dict[str, Any]:
+    ds = cfg["dataset"]
+    seed_everything(int(cfg.get("seed", 0)), int(cfg.get("threads", 2)))
+    ckpt = Path(cfg["out_dir"]) / ds / "best.pt"
+    model, meta = load_classifier(ckpt)
+    ck_key = _sha(ckpt)
+    st = meta["settings"]
+    size, batch = int(st["input_size"]), int(cfg["eval_batch"])
+    test, data_source, labels = _test_labels(cfg, st)
+    out = Path(cfg["results_dir"]) / ds
+
+    clean, clean_ok = _clean_reference(model, meta, test, size, batch)
+    clean.update({"dataset": ds, "data_source": data_source, "classifier_key": ck_key, "bpp": 24.0,
+                  "images": list(clean_ok)})
+    fsutil.write_json(out / "clean.json", clean)
+    log(f"clean test OA {clean['oa']:.2f}% ({clean['n_images']} images)")
+    results = _score_points(cfg, model, meta, ckpt, ck_key, labels, out, log)
 
     # The codecs are scored on a subset (configs/eval.yaml): the clean OA on exactly the images
     # they coded is the fair "no compression" row beside them.

@@ -26,6 +26,7 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from rsicbench import fsutil
 from rsicbench.config import seed_everything
 from rsicbench.downstream.data import augment, load_items, load_tensor
 from rsicbench.downstream.emtcal import EMTCAL
-from rsicbench.reproduce.engine import subset
+from rsicbench.reproduce.evaluation.engine import subset
 from rsicbench.downstream.scores import confusion, predict, scores
 
 #: settings that change the trained model (the resume key); others (paths, threads) do not
@@ -112,120 +113,174 @@ def evaluate_items(model: EMTCAL, images: torch.Tensor, labels: np.ndarray, clas
     return scores(confusion(labels, pred, len(classes)), classes)
 
 
-def train(cfg: dict[str, Any], log=print) -> dict[str, Any]:
-    ds = cfg["dataset"]
-    out = Path(cfg["out_dir"]) / ds
-    seed = int(cfg.get("seed", 0))
-    seed_everything(seed, int(cfg.get("threads", 2)))
-    key = settings_key(cfg)
-    size = int(cfg["input_size"])
-
-    tr_items, src = load_items(ds, cfg["train_split"], seed, cfg.get("source", "auto"))
-    va_items, _ = load_items(ds, cfg["val_split"], seed, cfg.get("source", "auto"))
-    te_items, _ = load_items(ds, cfg.get("test_split", "test"), seed, cfg.get("source", "auto"))
+def _splits(cfg: dict[str, Any], seed: int) -> tuple[list, list, list, str]:
+    """(train, val, test items, data source): the configured splits cut to `per_class`, refused
+    when a test image is in train/val or a val/test class never occurs in train."""
+    ds, source = cfg["dataset"], cfg.get("source", "auto")
+    tr_items, src = load_items(ds, cfg["train_split"], seed, source)
+    va_items, _ = load_items(ds, cfg["val_split"], seed, source)
+    te_items, _ = load_items(ds, cfg.get("test_split", "test"), seed, source)
     tr_items = subset(tr_items, cfg.get("per_class"))
     va_items = subset(va_items, cfg.get("per_class"))
     te_items = subset(te_items, cfg.get("per_class"))
     leak = {i.relpath for i in te_items} & ({i.relpath for i in tr_items} | {i.relpath for i in va_items})
     if leak:
         raise RuntimeError(f"{ds}: {len(leak)} test images in the classifier train/val splits, e.g. {sorted(leak)[:3]}")
-    classes = sorted({i.label for i in tr_items})
-    missing = sorted({i.label for i in va_items + te_items} - set(classes))
+    missing = sorted({i.label for i in va_items + te_items} - {i.label for i in tr_items})
     if missing:
         raise RuntimeError(f"{ds}: classes {missing} appear in val/test but not in {cfg['train_split']}")
-    cidx = {c: i for i, c in enumerate(classes)}
-    log(f"classify train: {ds} ({src}), {len(tr_items)} train / {len(va_items)} val / {len(te_items)} test, "
-        f"{len(classes)} classes, input {size}px")
+    return tr_items, va_items, te_items, src
 
-    progress = sys.stderr.isatty()
+
+@dataclass
+class _Run:
+    """One classifier run: settings, data tensors, model, optimizer and the step plan."""
+    cfg: dict[str, Any]
+    out: Path
+    key: str
+    classes: list[str]
+    x_tr: torch.Tensor
+    y_tr: torch.Tensor
+    x_va: torch.Tensor
+    y_va: np.ndarray
+    model: EMTCAL
+    opt: torch.optim.Optimizer
+    seed: int
+    batch: int
+    steps_per_epoch: int
+    epochs: int
+    total: int  # optimizer steps of the whole run
+    warm: int  # warm-up steps
+
+
+def _resume(r: _Run, log) -> tuple[int, float, int, list]:
+    """(epochs done, best val OA, its epoch, log rows) from latest.pt when its settings key matches."""
+    latest = r.out / "latest.pt"
+    if latest.is_file():
+        ck = load_torch(latest)
+        if ck.get("key") == r.key:
+            r.model.load_state_dict(ck["model"])
+            r.opt.load_state_dict(ck["optimizer"])
+            start, best_oa, best_epoch, rows = int(ck["epoch"]), float(ck["best_oa"]), int(ck["best_epoch"]), list(ck["rows"])
+            log(f"resuming after epoch {start} (best val OA {best_oa:.2f} at epoch {best_epoch})")
+            return start, best_oa, best_epoch, rows
+        log(f"{latest}: different settings, starting over")
+    return 0, -1.0, -1, []
+
+
+def _train_epoch(r: _Run, epoch: int) -> tuple[float, float]:
+    """One pass over the train images, shuffling, augmentation and DropPath seeded by (seed,
+    epoch); returns (mean loss, accuracy %)."""
+    torch.manual_seed(r.seed * 100003 + epoch)  # DropPath randomness
+    gen = torch.Generator().manual_seed(r.seed * 100003 + epoch)
+    order = torch.randperm(len(r.y_tr), generator=gen)
+    r.model.train()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for s in range(r.steps_per_epoch):
+        f = lr_factor(epoch * r.steps_per_epoch + s, r.total, r.warm)
+        for g in r.opt.param_groups:
+            g["lr"] = g["base_lr"] * f
+        idx = order[s * r.batch : (s + 1) * r.batch]
+        xb = augment(r.x_tr[idx].float(), gen, float(r.cfg["rotation_deg"]))
+        logits = r.model(xb)
+        loss = F.cross_entropy(logits, r.y_tr[idx])
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"non-finite training loss at epoch {epoch + 1}, step {s + 1}")
+        r.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        r.opt.step()
+        loss_sum += float(loss.detach()) * len(idx)
+        correct += int((logits.argmax(1) == r.y_tr[idx]).sum())
+        seen += len(idx)
+    return loss_sum / seen, 100.0 * correct / seen
+
+
+def _epoch(r: _Run, epoch: int, best_oa: float, best_epoch: int, rows: list, log) -> tuple[float, int]:
+    """Train one epoch, validate, write best.pt (on a strictly better val OA), latest.pt and
+    log.csv; returns the (possibly new) best val OA and its epoch."""
+    t0, c0 = time.time(), time.process_time()
+    train_loss, train_acc = _train_epoch(r, epoch)
+    val = evaluate_items(r.model, r.x_va, r.y_va, r.classes, int(r.cfg["eval_batch"]))
+    row = {
+        "epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
+        "val_oa": val["oa"], "lr": r.opt.param_groups[-1]["lr"], "seconds": time.time() - t0,
+        "cpu_seconds": time.process_time() - c0,
+    }  # fmt: skip
+    rows.append(row)
+    if val["oa"] > best_oa:  # strict: ties keep the earlier epoch
+        best_oa, best_epoch = val["oa"], epoch + 1
+        save_torch(r.out / "best.pt", {
+            "model": r.model.state_dict(), "classes": r.classes, "settings": {k: r.cfg.get(k) for k in MODEL_KEYS},
+            "val_oa": best_oa, "epoch": best_epoch, "key": r.key,
+        })  # fmt: skip
+    save_torch(r.out / "latest.pt", {
+        "model": r.model.state_dict(), "optimizer": r.opt.state_dict(), "epoch": epoch + 1, "best_oa": best_oa,
+        "best_epoch": best_epoch, "rows": rows, "key": r.key,
+    })  # fmt: skip
+    _write_log(r.out / "log.csv", rows)
+    log(f"epoch {epoch + 1}/{r.epochs}: loss {row['train_loss']:.4f}, train {row['train_acc']:.2f}%, "
+        f"val OA {val['oa']:.2f}%, {row['seconds']:.1f}s")
+    return best_oa, best_epoch
+
+
+def _clean_test(r: _Run, te_items: list, src: str, best_epoch: int, progress: bool) -> dict:
+    """The best.pt model on the clean test split -> clean_test.json (OA, per class, confusion)."""
+    best_model, _ = load_classifier(r.out / "best.pt")
+    cidx = {c: i for i, c in enumerate(r.classes)}
+    x_te = load_tensor([i.path for i in te_items], int(r.cfg["input_size"]), progress)
+    y_te = np.array([cidx[i.label] for i in te_items])
+    clean = evaluate_items(best_model, x_te, y_te, r.classes, int(r.cfg["eval_batch"]))
+    clean.update({"dataset": r.cfg["dataset"], "split": r.cfg.get("test_split", "test"), "data_source": src,
+                  "epoch": best_epoch, "images": [i.relpath for i in te_items]})
+    fsutil.write_json(r.out / "clean_test.json", clean)
+    return clean
+
+
+def _setup(cfg: dict[str, Any], tr_items: list, va_items: list, progress: bool) -> _Run:
+    """Data tensors, model, optimizer and step plan of a run."""
+    seed, size = int(cfg.get("seed", 0)), int(cfg["input_size"])
+    classes = sorted({i.label for i in tr_items})
+    cidx = {c: i for i, c in enumerate(classes)}
     x_tr = load_tensor([i.path for i in tr_items], size, progress)
     y_tr = torch.tensor([cidx[i.label] for i in tr_items])
     x_va = load_tensor([i.path for i in va_items], size, progress)
     y_va = np.array([cidx[i.label] for i in va_items])
-
     model = build_model(cfg, len(classes))
     opt = torch.optim.Adam(_param_groups(model, float(cfg["lr"]), float(cfg["head_lr_mult"]), float(cfg["weight_decay"])))
     bs = int(cfg["batch_size"])
     steps_per_epoch = math.ceil(len(tr_items) / bs)
     epochs = int(cfg["epochs"])
-    total, warm = epochs * steps_per_epoch, int(round(float(cfg["warmup_epochs"]) * steps_per_epoch))
+    return _Run(cfg, Path(cfg["out_dir"]) / cfg["dataset"], settings_key(cfg), classes, x_tr, y_tr, x_va, y_va,
+                model, opt, seed, bs, steps_per_epoch, epochs, epochs * steps_per_epoch,
+                int(round(float(cfg["warmup_epochs"]) * steps_per_epoch)))
 
-    start, best_oa, best_epoch, rows = 0, -1.0, -1, []
-    latest = out / "latest.pt"
-    if latest.is_file():
-        ck = load_torch(latest)
-        if ck.get("key") == key:
-            model.load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            start, best_oa, best_epoch, rows = int(ck["epoch"]), float(ck["best_oa"]), int(ck["best_epoch"]), list(ck["rows"])
-            log(f"resuming after epoch {start} (best val OA {best_oa:.2f} at epoch {best_epoch})")
-        else:
-            log(f"{latest}: different settings, starting over")
 
+def train(cfg: dict[str, Any], log=print) -> dict[str, Any]:
+    ds = cfg["dataset"]
+    seed = int(cfg.get("seed", 0))
+    seed_everything(seed, int(cfg.get("threads", 2)))
+    tr_items, va_items, te_items, src = _splits(cfg, seed)
+    log(f"classify train: {ds} ({src}), {len(tr_items)} train / {len(va_items)} val / {len(te_items)} test, "
+        f"{len({i.label for i in tr_items})} classes, input {int(cfg['input_size'])}px")
+    progress = sys.stderr.isatty()
+    r = _setup(cfg, tr_items, va_items, progress)
+    start, best_oa, best_epoch, rows = _resume(r, log)
     t_all = time.time()
-    for epoch in range(start, epochs):
-        t0, c0 = time.time(), time.process_time()
-        torch.manual_seed(seed * 100003 + epoch)  # DropPath randomness
-        gen = torch.Generator().manual_seed(seed * 100003 + epoch)
-        order = torch.randperm(len(tr_items), generator=gen)
-        model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
-        for s in range(steps_per_epoch):
-            step = epoch * steps_per_epoch + s
-            f = lr_factor(step, total, warm)
-            for g in opt.param_groups:
-                g["lr"] = g["base_lr"] * f
-            idx = order[s * bs : (s + 1) * bs]
-            xb = augment(x_tr[idx].float(), gen, float(cfg["rotation_deg"]))
-            logits = model(xb)
-            loss = F.cross_entropy(logits, y_tr[idx])
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"non-finite training loss at epoch {epoch + 1}, step {s + 1}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y_tr[idx]).sum())
-            seen += len(idx)
-        val = evaluate_items(model, x_va, y_va, classes, int(cfg["eval_batch"]))
-        row = {
-            "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": 100.0 * correct / seen,
-            "val_oa": val["oa"], "lr": opt.param_groups[-1]["lr"], "seconds": time.time() - t0,
-            "cpu_seconds": time.process_time() - c0,
-        }  # fmt: skip
-        rows.append(row)
-        if val["oa"] > best_oa:  # strict: ties keep the earlier epoch
-            best_oa, best_epoch = val["oa"], epoch + 1
-            save_torch(out / "best.pt", {
-                "model": model.state_dict(), "classes": classes, "settings": {k: cfg.get(k) for k in MODEL_KEYS},
-                "val_oa": best_oa, "epoch": best_epoch, "key": key,
-            })  # fmt: skip
-        save_torch(latest, {
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1, "best_oa": best_oa,
-            "best_epoch": best_epoch, "rows": rows, "key": key,
-        })  # fmt: skip
-        _write_log(out / "log.csv", rows)
-        log(f"epoch {epoch + 1}/{epochs}: loss {row['train_loss']:.4f}, train {row['train_acc']:.2f}%, "
-            f"val OA {val['oa']:.2f}%, {row['seconds']:.1f}s")
+    for epoch in range(start, r.epochs):
+        best_oa, best_epoch = _epoch(r, epoch, best_oa, best_epoch, rows, log)
 
-    train_s = sum(r["seconds"] for r in rows)
-    best_model, _ = load_classifier(out / "best.pt")
-    x_te = load_tensor([i.path for i in te_items], size, progress)
-    y_te = np.array([cidx[i.label] for i in te_items])
-    clean = evaluate_items(best_model, x_te, y_te, classes, int(cfg["eval_batch"]))
-    clean.update({"dataset": ds, "split": cfg.get("test_split", "test"), "data_source": src, "epoch": best_epoch,
-                  "images": [i.relpath for i in te_items]})
-    fsutil.write_json(out / "clean_test.json", clean)
+    train_s = sum(row["seconds"] for row in rows)
+    clean = _clean_test(r, te_items, src, best_epoch, progress)
     info = {
-        "settings": {k: cfg.get(k) for k in MODEL_KEYS}, "key": key, "data_source": src,
-        "n_train": len(tr_items), "n_val": len(va_items), "n_test": len(te_items), "classes": classes,
+        "settings": {k: cfg.get(k) for k in MODEL_KEYS}, "key": r.key, "data_source": src,
+        "n_train": len(tr_items), "n_val": len(va_items), "n_test": len(te_items), "classes": r.classes,
         "best_epoch": best_epoch, "best_val_oa": best_oa, "clean_test_oa": clean["oa"],
         "train_seconds_total": train_s,
-        "train_cpu_seconds_total": sum(r.get("cpu_seconds") or 0.0 for r in rows), "session_seconds": time.time() - t_all,
-        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "params": sum(p.numel() for p in model.parameters()),
+        "train_cpu_seconds_total": sum(row.get("cpu_seconds") or 0.0 for row in rows), "session_seconds": time.time() - t_all,
+        "trainable_params": sum(p.numel() for p in r.model.parameters() if p.requires_grad),
+        "params": sum(p.numel() for p in r.model.parameters()),
     }  # fmt: skip
-    fsutil.write_json(out / "train.json", info)
+    fsutil.write_json(r.out / "train.json", info)
     log(f"best val OA {best_oa:.2f}% (epoch {best_epoch}); clean test OA {clean['oa']:.2f}% on {len(te_items)} images")
     return info
 

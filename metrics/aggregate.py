@@ -1,12 +1,11 @@
-"""Aggregating per-image values: the mean of per-image values, with a stated rule for inf.
+"""Aggregating per-image values by the one averaging rule of rsicbench.results.
 
 * Every summary value is the mean over images of the per-image values (not the metric of
   a mean image, not PSNR of the mean MSE), also for PSNR and MS-SSIM-dB.
 * +inf (identical images: PSNR, ROI-PSNR, MS-SSIM-dB) is capped at PSNR_CAP_DB = 100 dB
   before averaging, so one lossless image does not make the mean infinite; the number of
-  capped images is reported as `<key>_n_inf`. 100 dB is above anything an 8-bit lossy
-  codec reaches (one wrong grey level in a 256x256x3 image is 106.9 dB, so this only
-  matters for exact reconstructions).
+  capped images is reported as `<key>_n_inf`. The engine's summary.json, BD, ablation,
+  downstream and the report average the same way (`rsicbench.results.average`).
 * nan (metric not defined for that image, e.g. roi_psnr without a mask) is skipped and
   counted in `<key>_n`; all-nan gives nan.
 """
@@ -14,40 +13,23 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-import numpy as np
+from rsicbench.results import DB_KEYS, PSNR_CAP_DB, average, capped
 
-PSNR_CAP_DB = 100.0
-DB_KEYS = frozenset({"psnr", "psnr_band", "msssim_db", "roi_psnr"})
-
-
-def capped(values: Iterable[float], key: str) -> np.ndarray:
-    """Per-image values as float64, with +inf replaced by PSNR_CAP_DB for dB metrics."""
-    a = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64)
-    if key in DB_KEYS:
-        a = np.where(np.isposinf(a), PSNR_CAP_DB, a)
-    return a
-
-
-def _num(v) -> float:
-    """A per-image value as float; missing (None, '') is nan."""
-    return math.nan if v is None or v == "" else float(v)
+__all__ = ["DB_KEYS", "PSNR_CAP_DB", "capped", "summarize"]
 
 
 def summarize(rows: Sequence[Mapping[str, float]], keys: Sequence[str]) -> dict[str, float]:
     """{key: mean, key_std: population std, key_n: images with a value, key_n_inf: capped}."""
     out: dict[str, float] = {"n_images": len(rows)}
     for k in keys:
-        raw = np.asarray([_num(r.get(k)) for r in rows], dtype=np.float64)
-        vals = capped(raw, k)
-        ok = ~np.isnan(vals)
-        n = int(ok.sum())
-        out[k] = float(vals[ok].mean()) if n else math.nan
-        out[f"{k}_std"] = float(vals[ok].std()) if n else math.nan
-        out[f"{k}_n"] = n
+        avg = average([r.get(k) for r in rows], k)
+        out[k] = avg.mean
+        out[f"{k}_std"] = avg.std
+        out[f"{k}_n"] = avg.n
         if k in DB_KEYS:
-            out[f"{k}_n_inf"] = int(np.isposinf(raw).sum())
+            out[f"{k}_n_inf"] = avg.n_inf
     if "msssim" in keys and out.get("msssim_n"):
         m = out["msssim"]
         # CompressAI plots -10*log10(1 - mean MS-SSIM); given too, under its own name.

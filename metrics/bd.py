@@ -159,10 +159,10 @@ def bd_table(anchor_points, test_points, metrics=BD_METRICS, method: str = "pchi
     """BD-rate and BD-delta for each metric between two RD curves.
 
     anchor_points / test_points: lists of per-rate-point summaries ({"bpp": ..., "psnr": ...});
-    +inf is capped as in aggregate.py. Returns {"bd_rate_<m>": BDResult.as_dict(),
+    +inf is capped as in rsicbench.results (the one averaging rule). Returns {"bd_rate_<m>": BDResult.as_dict(),
     "bd_<m>": BDResult.as_dict()} for every metric present in both curves.
     """
-    from rsicbench.metrics.aggregate import capped
+    from rsicbench.results import capped
 
     out: dict[str, dict] = {}
     ar = [float(p[rate_key]) for p in anchor_points]
@@ -178,7 +178,7 @@ def bd_table(anchor_points, test_points, metrics=BD_METRICS, method: str = "pchi
 
 
 def _mean_curve(per_image: Mapping[str, np.ndarray], key: str, cols: np.ndarray) -> np.ndarray:
-    from rsicbench.metrics.aggregate import capped
+    from rsicbench.results import capped
 
     a = np.asarray(per_image[key], dtype=np.float64)
     return capped(a[:, cols].ravel(), key).reshape(a.shape[0], -1).mean(axis=1)
@@ -194,7 +194,7 @@ def bootstrap_bd(anchor_per_image: Mapping[str, np.ndarray], test_per_image: Map
     `rate_key` (bpp). Column j of every array must be the same image j in anchor and test
     (paired resampling: a resample draws image indices with replacement, the same for both
     codecs). For each resample: the mean curve over the drawn images (inf capped as in
-    aggregate.py), then BD. `value` is BD on the full-sample mean curves; `ci_low/ci_high`
+    rsicbench.results), then BD. `value` is BD on the full-sample mean curves; `ci_low/ci_high`
     the (1-ci)/2 and (1+ci)/2 percentiles of the resampled values; resamples whose BD is
     nan (e.g. a non-monotonic mean curve) are counted in `n_failed` and left out.
     """

@@ -12,7 +12,6 @@ the exit status is then 1. Outputs are written atomically.
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 from pathlib import Path
@@ -24,10 +23,10 @@ from rsicbench.metrics.aggregate import PSNR_CAP_DB, summarize
 from rsicbench.metrics.psnr import bpp as bpp_of
 from rsicbench.metrics.suite import METRIC_KEYS, MetricSuite
 from rsicbench.metrics.validate import MetricInputError
+from rsicbench.results import CSV_COLUMNS, write_per_image  # noqa: F401 - CSV_COLUMNS re-exported
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm"}
-# The per_image.csv contract of docs/architecture.md; enc_s/dec_s stay empty here (no codec ran).
-CSV_COLUMNS = ("image", "width", "height", "bytes", "bpp", *METRIC_KEYS, "enc_s", "dec_s", "error")
+# The per_image.csv contract is rsicbench.results.CSV_COLUMNS; enc_s/dec_s stay empty here (no codec ran).
 
 
 def index_folder(root: Path, exts: set[str] | None = IMAGE_EXTS) -> dict[str, Path]:
@@ -63,16 +62,6 @@ def read_mask(path: Path) -> np.ndarray:
     if not (vals <= {0, 1} or vals <= {0, 255}):
         raise MetricInputError(f"{path}: mask must be binary (0/1 or 0/255), found values {sorted(vals)[:8]}")
     return a > 0
-
-
-def _fmt(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        if math.isnan(v):
-            return ""
-        return repr(v)  # full precision; inf -> 'inf'
-    return str(v)
 
 
 def _json_clean(obj):
@@ -132,11 +121,80 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _unpaired(args: argparse.Namespace, refs: dict, recs: dict) -> list[str]:
+    """Why the two folders cannot be measured image for image (empty: they pair)."""
+    only_ref, only_rec = sorted(set(refs) - set(recs)), sorted(set(recs) - set(refs))
+    problems = []
+    if not refs:
+        problems.append(f"{args.ref_dir}: no images")
+    if only_ref:
+        problems.append(f"{len(only_ref)} originals without reconstruction, e.g. {only_ref[:3]}")
+    if only_rec:
+        problems.append(f"{len(only_rec)} reconstructions without original, e.g. {only_rec[:3]}")
+    return problems
+
+
+def _read_chunk(chunk: list[str], refs: dict, recs: dict, rois: dict, bits: dict):
+    """One row per key (an unreadable pair gets its `error`), and the rows, originals,
+    reconstructions and masks of the pairs that were read."""
+    rows, good, a_list, b_list, m_list = [], [], [], [], []
+    for k in chunk:
+        row: dict = {"image": k, "width": "", "height": "", "bytes": "", "bpp": "", "error": ""}
+        try:
+            a, b, m = _read_pair(refs[k], recs[k], rois.get(k))
+            row["height"], row["width"] = a.shape[0], a.shape[1]
+            if k in bits:
+                row["bytes"] = bits[k].stat().st_size
+                row["bpp"] = bpp_of(row["bytes"], a.shape[0], a.shape[1])
+            good.append(row)
+            a_list.append(a)
+            b_list.append(b)
+            m_list.append(m)
+        except (ValueError, OSError) as e:  # ImageError and MetricInputError are ValueErrors
+            row["error"] = str(e)
+        rows.append(row)
+    return rows, (good, a_list, b_list, m_list)
+
+
+def _measure(suite: MetricSuite, good: list[dict], a_list: list, b_list: list, m_list: list) -> None:
+    """Metrics of the read pairs into their rows, as one batch; when the batch refuses a pair,
+    one by one so the bad pair gets its `error` and the others are still measured."""
+    if not good:
+        return
+    try:
+        vals = suite.compute_batch(a_list, b_list, m_list)
+    except MetricInputError:
+        vals = []
+        for r, a, b, m in zip(good, a_list, b_list, m_list):
+            try:
+                vals.append(suite.compute_batch([a], [b], [m])[0])
+            except MetricInputError as e:
+                r["error"] = f"{r['image']}: {str(e).removeprefix('pair 0: ')}"
+                vals.append({})
+    for r, v in zip(good, vals):
+        r.update(v)
+
+
+def _summary(args: argparse.Namespace, rows: list[dict], with_bpp: bool, suite: MetricSuite) -> dict:
+    ok_rows = [r for r in rows if not r["error"]]
+    summary = summarize(ok_rows, list(METRIC_KEYS) + (["bpp"] if with_bpp else []))
+    summary.update({
+        "n_errors": len(rows) - len(ok_rows),
+        "ref_dir": str(args.ref_dir),
+        "rec_dir": str(args.rec_dir),
+        "roi_dir": str(args.roi_dir) if args.roi_dir else None,
+        "aggregation": f"mean of per-image values; +inf (identical images) capped at {PSNR_CAP_DB:g} dB; nan skipped",
+        "lpips_weights": suite.lpips_weights_source,
+        "conventions": "docs/metrics.md",
+    })
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
     from rsicbench.errors import check_writable
-    from rsicbench.fsutil import atomic_path, write_json
+    from rsicbench.fsutil import write_json
 
     args = build_parser().parse_args(argv)
     cfg = _metric_settings()
@@ -150,76 +208,31 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"rsicbench metrics: {e}", file=sys.stderr)
         return 2
-    only_ref, only_rec = sorted(set(refs) - set(recs)), sorted(set(recs) - set(refs))
-    if only_ref or only_rec or not refs:
-        if not refs:
-            print(f"rsicbench metrics: {args.ref_dir}: no images", file=sys.stderr)
-        if only_ref:
-            print(f"rsicbench metrics: {len(only_ref)} originals without reconstruction, e.g. {only_ref[:3]}", file=sys.stderr)
-        if only_rec:
-            print(f"rsicbench metrics: {len(only_rec)} reconstructions without original, e.g. {only_rec[:3]}", file=sys.stderr)
+    problems = _unpaired(args, refs, recs)
+    for p in problems:
+        print(f"rsicbench metrics: {p}", file=sys.stderr)
+    if problems:
         return 2
 
     suite = MetricSuite(device=args.device, lpips=not args.no_lpips, lpips_weights=args.lpips_weights,
                         batch_size=args.batch_size or int(cfg.get("batch_size", 16)))
     keys = sorted(refs)
     rows: list[dict] = []
-    step = suite.batch_size
     bar = tqdm(total=len(keys), desc="metrics", unit="img", disable=not sys.stderr.isatty())
-    for s in range(0, len(keys), step):
-        chunk = keys[s : s + step]
-        good, a_list, b_list, m_list = [], [], [], []
-        for k in chunk:
-            row: dict = {"image": k, "width": "", "height": "", "bytes": "", "bpp": "", "error": ""}
-            try:
-                a, b, m = _read_pair(refs[k], recs[k], rois.get(k))
-                row["height"], row["width"] = a.shape[0], a.shape[1]
-                if k in bits:
-                    row["bytes"] = bits[k].stat().st_size
-                    row["bpp"] = bpp_of(row["bytes"], a.shape[0], a.shape[1])
-                good.append(row)
-                a_list.append(a), b_list.append(b), m_list.append(m)
-            except (ValueError, OSError) as e:  # ImageError and MetricInputError are ValueErrors
-                row["error"] = str(e)
-            rows.append(row)
-        if good:
-            try:
-                vals = suite.compute_batch(a_list, b_list, m_list)
-            except MetricInputError:  # one bad pair must not fail the others: measure one by one
-                vals = []
-                for r, a, b, m in zip(good, a_list, b_list, m_list):
-                    try:
-                        vals.append(suite.compute_batch([a], [b], [m])[0])
-                    except MetricInputError as e:
-                        r["error"] = f"{r['image']}: {str(e).removeprefix('pair 0: ')}"
-                        vals.append({})
-            for r, v in zip(good, vals):
-                r.update(v)
+    for s in range(0, len(keys), suite.batch_size):
+        chunk = keys[s : s + suite.batch_size]
+        chunk_rows, pairs = _read_chunk(chunk, refs, recs, rois, bits)
+        rows += chunk_rows
+        _measure(suite, *pairs)
         bar.update(len(chunk))
     bar.close()
 
-    with atomic_path(args.out_csv) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f, lineterminator="\n")
-            w.writerow(CSV_COLUMNS)
-            for r in rows:
-                w.writerow([_fmt(r.get(c, "")) for c in CSV_COLUMNS])
-
-    ok_rows = [r for r in rows if not r["error"]]
-    sum_keys = list(METRIC_KEYS) + (["bpp"] if bits else [])
-    summary = summarize(ok_rows, sum_keys)
-    summary.update({
-        "n_errors": len(rows) - len(ok_rows),
-        "ref_dir": str(args.ref_dir),
-        "rec_dir": str(args.rec_dir),
-        "roi_dir": str(args.roi_dir) if args.roi_dir else None,
-        "aggregation": f"mean of per-image values; +inf (identical images) capped at {PSNR_CAP_DB:g} dB; nan skipped",
-        "lpips_weights": suite.lpips_weights_source,
-        "conventions": "docs/metrics.md",
-    })
+    write_per_image(args.out_csv, rows)
+    summary = _summary(args, rows, bool(bits), suite)
     write_json(args.out_json, _json_clean(summary))
-    print(f"{len(ok_rows)}/{len(rows)} pairs measured; psnr {summary['psnr']:.4f} dB -> {args.out_csv}, {args.out_json}")
-    return 1 if len(ok_rows) != len(rows) else 0
+    n_ok = len(rows) - summary["n_errors"]
+    print(f"{n_ok}/{len(rows)} pairs measured; psnr {summary['psnr']:.4f} dB -> {args.out_csv}, {args.out_json}")
+    return 1 if n_ok != len(rows) else 0
 
 
 if __name__ == "__main__":

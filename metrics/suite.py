@@ -24,8 +24,9 @@ import torch
 from rsicbench.metrics import lpips_alex, msssim, vifp
 from rsicbench.metrics.psnr import PEAK
 from rsicbench.metrics.validate import MetricInputError, check_mask, check_pair
+from rsicbench.results import METRIC_COLUMNS
 
-METRIC_KEYS: tuple[str, ...] = ("psnr", "psnr_band", "msssim", "msssim_db", "lpips", "vifp", "roi_psnr")
+METRIC_KEYS: tuple[str, ...] = METRIC_COLUMNS  # the per-image CSV contract (rsicbench.results)
 
 
 def _psnr_from_mse(mse: torch.Tensor, peak: torch.Tensor | float) -> torch.Tensor:

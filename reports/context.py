@@ -28,7 +28,7 @@ BD_QUANTITIES = {
     "bd_rate_msssim_db": ("msssim_db", "rate"),
     "bd_msssim_db": ("msssim_db", "quality"),
 }
-# complexity column -> the keys reproduce/complexity.py writes (flattened, first present wins);
+# complexity column -> the keys reproduce/papers/complexity.py writes (flattened, first present wins);
 # memory: CUDA peak when measured on a GPU, else the process RSS growth (includes tensors)
 COMPLEXITY_KEYS = {
     "params": ("params.total",),
@@ -81,7 +81,7 @@ class Context:
     def rd_names(self) -> list[str]:
         return loaders.rd_datasets(self.results)
 
-    def rd(self, ds: str) -> dict[str, list[loaders.RatePoint]]:
+    def rd(self, ds: str) -> dict[str, list[loaders.RDPoint]]:
         cache = self.__dict__.setdefault("_rd", {})
         if ds not in cache:
             cache[ds] = loaders.load_rd(self.results, ds)
@@ -294,7 +294,7 @@ def complexity_key(row: dict[str, Any], col: str) -> str | None:
     return None
 
 
-def bd_between(anchor: list[loaders.RatePoint], test: list[loaders.RatePoint], quantity: str, method: str) -> tuple[float, list[str]] | None:
+def bd_between(anchor: list[loaders.RDPoint], test: list[loaders.RDPoint], quantity: str, method: str) -> tuple[float, list[str]] | None:
     """BD of `test` vs `anchor` over the mean RD points of fixed-quality rate points, with the
     suite's own BD code (rsicbench.metrics.bd); (value, warnings), or None when undefined."""
     from rsicbench.metrics import bd

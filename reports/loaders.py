@@ -9,7 +9,6 @@ listed in each reader's docstring.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass, field
@@ -17,23 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-PER_IMAGE_COLUMNS = (
-    "image", "width", "height", "bytes", "bpp", "psnr", "psnr_band", "msssim",
-    "msssim_db", "lpips", "vifp", "roi_psnr", "enc_s", "dec_s", "error",
-)
-NUMERIC_COLUMNS = tuple(c for c in PER_IMAGE_COLUMNS if c not in ("image", "error"))
-
-
-def _num(text: str, path: Path, row: int, col: str) -> float:
-    text = (text or "").strip()
-    if text == "":
-        return math.nan
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{path}: row {row}, column {col!r}: not a number: {text!r}") from None
+from rsicbench import results
 
 
 def read_json_file(path: Path) -> Any:
@@ -46,8 +30,9 @@ def read_json_file(path: Path) -> Any:
 # ---------------------------------------------------------------- RD results
 
 @dataclass
-class RatePoint:
-    """One rate point of one codec on one dataset: the per-image rows and their summary."""
+class RDPoint:
+    """One rate point of one codec on one dataset, as the report reads it: the per-image
+    values (rsicbench.results.read_per_image) and the point's summary."""
 
     codec: str
     qtag: str
@@ -63,9 +48,8 @@ class RatePoint:
         return len(self.images)
 
     def mean(self, col: str) -> float:
-        v = self.values[col]
-        v = v[np.isfinite(v)]
-        return float(v.mean()) if v.size else math.nan
+        """The mean by the one averaging rule (rsicbench.results.average: +inf dB capped at 100)."""
+        return results.average(self.values[col], col).mean
 
     def quantiles(self, col: str, qs=(25, 75)) -> tuple[float, ...]:
         v = self.values[col]
@@ -79,53 +63,30 @@ class RatePoint:
 
 
 def read_per_image(path: Path) -> tuple[list[str], dict[str, np.ndarray], list[str]]:
-    """(images, column -> values, failed images) from one per_image.csv; failed rows are kept apart."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
-            missing = [c for c in PER_IMAGE_COLUMNS if c not in header]
-            if missing:
-                raise ValueError(f"{path}: missing columns {missing} (expected {', '.join(PER_IMAGE_COLUMNS)})")
-            images: list[str] = []
-            failed: list[str] = []
-            cols: dict[str, list[float]] = {c: [] for c in NUMERIC_COLUMNS}
-            for i, row in enumerate(reader, start=2):
-                if (row.get("error") or "").strip():
-                    failed.append(row["image"])
-                    continue
-                images.append(row["image"])
-                for c in NUMERIC_COLUMNS:
-                    cols[c].append(_num(row[c], path, i, c))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: file not found") from None
-    arrays = {c: np.asarray(v, dtype=np.float64) for c, v in cols.items()}
-    if any(np.isposinf(a).any() for a in arrays.values()):
-        # +inf (lossless images) capped exactly as the metrics suite averages them; imported
-        # only here because rsicbench.metrics imports torch (seconds)
-        from rsicbench.metrics.aggregate import capped
-
-        arrays = {c: capped(a, c) for c, a in arrays.items()}
-    return images, arrays, failed
+    """(images, column -> values, failed images) from one per_image.csv; failed rows are kept
+    apart; +inf of dB metrics capped as every average caps it (rsicbench.results)."""
+    table = results.read_per_image(path)
+    arrays = {c: results.capped(table.column(c), c) for c in results.NUMERIC_COLUMNS}
+    return table.images, arrays, list(table.failed)
 
 
-def load_rd(results: Path, ds: str) -> dict[str, list[RatePoint]]:
+def load_rd(results_dir: Path, ds: str) -> dict[str, list[RDPoint]]:
     """codec -> its rate points (sorted by mean bpp) under results/rd/<ds>/<codec>/<qtag>/."""
-    base = results / "rd" / ds
-    out: dict[str, list[RatePoint]] = {}
+    base = results_dir / "rd" / ds
+    out: dict[str, list[RDPoint]] = {}
     if not base.is_dir():
         return out
     for codec_dir in sorted(p for p in base.iterdir() if p.is_dir()):
         points = []
         for qdir in sorted(p for p in codec_dir.iterdir() if p.is_dir()):
-            csv_path = qdir / "per_image.csv"
+            csv_path = qdir / results.PER_IMAGE
             if not csv_path.is_file():
                 continue  # a rate point still running, or only a recon folder
             images, values, failed = read_per_image(csv_path)
-            summary_path = qdir / "summary.json"
+            summary_path = qdir / results.SUMMARY
             summary = read_json_file(summary_path) if summary_path.is_file() else {}
-            points.append(RatePoint(codec_dir.name, qdir.name, qdir, images, values, len(failed), failed,
-                                    summary if isinstance(summary, dict) else {}))
+            points.append(RDPoint(codec_dir.name, qdir.name, qdir, images, values, len(failed), failed,
+                                  summary if isinstance(summary, dict) else {}))
         if points:
             points.sort(key=lambda p: (math.inf if math.isnan(p.mean("bpp")) else p.mean("bpp"), p.qtag))
             out[codec_dir.name] = points
@@ -258,7 +219,8 @@ def load_bd(path: Path) -> list[BDRow] | None:
                 rows_in = [(str(r.get("codec", r.get("test", ""))), r) for r in obj[key]]
                 break
         else:
-            mapping = obj.get("codecs") if isinstance(obj.get("codecs"), dict) else obj
+            codecs = obj.get("codecs")
+            mapping = codecs if isinstance(codecs, dict) else obj
             rows_in = [(str(k), v) for k, v in mapping.items() if isinstance(v, dict)]
     elif isinstance(obj, list):
         rows_in = [(str(r.get("codec", r.get("test", ""))), r) for r in obj if isinstance(r, dict)]
@@ -372,36 +334,33 @@ def load_downstream(results: Path) -> dict[str, DownstreamRun]:
 # ---------------------------------------------------------------- ablation / fidelity
 
 def load_ablation(results: Path) -> dict[str, dict[str, Any]]:
-    """paper -> results/ablation/<paper>.json (reproduce/ablation.py: `rows` of variants, each
+    """paper -> results/ablation/<paper>.json (reproduce/papers/ablation.py: `rows` of variants, each
     with `variant`, `family`, `modules`, `rd_points`, `bd_rate_psnr`/`bd_psnr` dicts
     {value, valid, warnings}, `params`, `paper_claims`)."""
     base = results / "ablation"
     out: dict[str, dict[str, Any]] = {}
     for p in sorted(base.glob("*.json")) if base.is_dir() else []:
-        obj = _json_object(p)
+        obj = _json_object(p) or {}  # globbed, so present; {} reports "expected 'rows'" if it vanished
         rows = obj.get("rows")
         if not isinstance(rows, list) or not all(isinstance(r, dict) and "variant" in r for r in rows):
-            raise ValueError(f"{p}: expected 'rows', a list of objects with 'variant' (reproduce/ablation.py)")
+            raise ValueError(f"{p}: expected 'rows', a list of objects with 'variant' (reproduce/papers/ablation.py)")
         out[p.stem] = obj
     return out
 
 
 def load_fidelity(results: Path) -> list[dict[str, Any]] | None:
-    """results/fidelity.json rows (reproduce/fidelity.py: table, name, input, params,
+    """results/fidelity.json rows (reproduce/papers/fidelity.py: table, name, input, params,
     params_thop, flops, macs_thop, paper_params/paper_flops, rel_diff_*), or None."""
     obj = _json_object(results / "fidelity.json")
     if obj is None:
         return None
     rows = obj.get("rows")
     if not isinstance(rows, list) or not all(isinstance(r, dict) and {"table", "name"} <= set(r) for r in rows):
-        raise ValueError(f"{results / 'fidelity.json'}: expected 'rows' with 'table' and 'name' (reproduce/fidelity.py)")
+        raise ValueError(f"{results / 'fidelity.json'}: expected 'rows' with 'table' and 'name' (reproduce/papers/fidelity.py)")
     return rows
 
 
 # ---------------------------------------------------------------- claims
-
-REQUIRED_CLAIM_KEYS = ("id", "ref", "quantity", "subject", "value")
-
 
 @dataclass
 class Claim:
@@ -420,29 +379,13 @@ class Claim:
 
 
 def load_claims(claims_dir: Path) -> dict[str, list[Claim]]:
-    """paper -> its claims, from claims/<paper>.yaml (format: claims/README.md)."""
+    """paper -> its claims, from claims/<paper>.yaml (rsicbench.claims: format and checks)."""
+    from rsicbench.claims import all_claims
+
     out: dict[str, list[Claim]] = {}
-    if not claims_dir.is_dir():
-        return out
-    for p in sorted(claims_dir.glob("*.yaml")):
-        try:
-            doc = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise ValueError(f"{p}: not valid YAML ({e})") from None
-        if not isinstance(doc, dict) or "paper" not in doc or not isinstance(doc.get("claims"), list):
-            raise ValueError(f"{p}: expected keys 'paper' and a list 'claims' (see claims/README.md)")
-        paper = str(doc["paper"])
-        seen = set()
+    for f in all_claims(claims_dir).values():
         items = []
-        for i, c in enumerate(doc["claims"]):
-            if not isinstance(c, dict):
-                raise ValueError(f"{p}: claim #{i} is not a mapping")
-            missing = [k for k in REQUIRED_CLAIM_KEYS if k not in c]
-            if missing:
-                raise ValueError(f"{p}: claim #{i} ({c.get('id', '?')}) lacks {missing}")
-            if c["id"] in seen:
-                raise ValueError(f"{p}: claim id {c['id']!r} appears twice")
-            seen.add(c["id"])
+        for c in f.claims:
             # a number; or null / a non-numeric text (a setting, an ordering, a trend): a
             # qualitative claim, shown as text and never given a numeric verdict
             raw = c["value"]
@@ -451,7 +394,7 @@ def load_claims(claims_dir: Path) -> dict[str, list[Claim]]:
             except (TypeError, ValueError):
                 value = None
             text = "" if value is not None or raw is None else str(raw)
-            items.append(Claim(paper, p, str(c["id"]), str(c["ref"]), c.get("dataset"), str(c["quantity"]),
+            items.append(Claim(f.paper, f.path, str(c["id"]), str(c["ref"]), c.get("dataset"), str(c["quantity"]),
                                str(c["subject"]), c.get("anchor"), value, str(c.get("unit", "")), str(c.get("note", "")), text))
-        out[paper] = items
+        out[f.paper] = items
     return out

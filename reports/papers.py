@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from rsicbench.reports import plots
 from rsicbench.reports.context import ANCHOR, CLAIM_COMPLEXITY, COMPLEXITY_FIELDS, Context, complexity_key
 from rsicbench.reports.htmlutil import Section, esc, fmt, missing, note, profile_tag, table
 from rsicbench.reports.htmlutil import table as table_html
@@ -106,7 +105,7 @@ def section_claims(ctx: Context) -> Section:
 
 
 def _bd_value_cell(bd) -> str:
-    """A reproduce/ablation.py BD dict {value, valid, warnings} as a cell; a refused BD shows why."""
+    """A reproduce/papers/ablation.py BD dict {value, valid, warnings} as a cell; a refused BD shows why."""
     if not isinstance(bd, dict):
         return "—"
     warns = "; ".join(map(str, bd.get("warnings") or []))
@@ -127,77 +126,99 @@ def _variant_claims(ctx: Context, family: str, variant: str) -> str:
 
 def _ablation_papers() -> dict[str, tuple[str, list[str]]]:
     # the producer's own paper -> (claims file, variant families) table, so both stay in step
-    from rsicbench.reproduce.ablation import PAPERS
+    from rsicbench.reproduce.papers.ablation import PAPERS
 
     return PAPERS
 
 
+def _ablation_row(ctx: Context, paper: str, family: str, name: str, r: dict | None, ds: str, rd_names: set,
+                  variants: dict) -> list[str]:
+    """One variant's table row: modules, our rate points, BD vs the family baseline, params,
+    the paper's numbers and a status (why a row is empty when it is)."""
+    var = name[len(family) + 1:]
+    modules = (r or {}).get("modules") or (variants.get(family) or {}).get(var) or {}
+    mod_txt = ", ".join(f"{esc(k)}={esc(v)}" for k, v in sorted(modules.items())) or "—"
+    if r is None:
+        qtags = [p.qtag for p in ctx.rd(ds).get(name, [])] if name in rd_names else []
+        status = ("not run" + (f' <span class="iqr">(RD points {esc(", ".join(qtags))} exist; '
+                              f"ablation stage not run)</span>" if qtags else
+                              f' <span class="iqr">(no results/ablation/{esc(paper)}.json row, '
+                              f"no RD points under results/rd/{esc(ds)}/{esc(name)})</span>"))
+        return [esc(name), mod_txt, "—", "—", "—", "—", _variant_claims(ctx, family, var), status]
+    pts = r.get("rd_points") or []
+    is_base = var == "baseline"
+    status = ("baseline (anchor)" if is_base else "ok" if (r.get("bd_rate_psnr") or {}).get("value") is not None
+              else "not evaluated" if not pts else "BD refused")
+    if r.get("problems"):
+        status += f'<br><span class="iqr">{esc("; ".join(map(str, r["problems"])))}</span>'
+    pt_txt = f"{len(pts)}: " + ", ".join(f"{esc(p.get('qtag'))} ({fmt(p.get('bpp'))} bpp, {fmt(p.get('psnr'), 2)} dB)"
+                                         for p in pts) if pts else "0"
+    return [esc(name), mod_txt, pt_txt,
+            "—" if is_base or not pts else _bd_value_cell(r.get("bd_rate_psnr")),
+            "—" if is_base or not pts else _bd_value_cell(r.get("bd_psnr")),
+            fmt(r.get("params")), _variant_claims(ctx, family, var), status]
+
+
+def _ablation_paper(ctx: Context, paper: str, claims_stem: str, families: list[str], variants: dict) -> list[str]:
+    """Heading and table of one paper's ablation: the configured variants of its families
+    (baseline first) plus any extra variant rows its ablation file holds."""
+    table = ctx.ablation.get(paper)
+    rows_by_name = {r["variant"]: r for r in (table or {}).get("rows", [])}
+    ds = Path(str((table or {}).get("rd_root", "results/rd/ucmerced-papers"))).name
+    rd_names = set(ctx.rd(ds)) if ds in ctx.rd_names else set()
+    rows = []
+    for family in families:
+        names = [f"{family}-{v}" for v in sorted(variants.get(family) or {}, key=lambda v: (v != "baseline", v))]
+        names += sorted(n for n, r in rows_by_name.items() if r.get("family") == family and n not in names)
+        rows += [_ablation_row(ctx, paper, family, name, rows_by_name.get(name), ds, rd_names, variants)
+                 for name in names]
+    head = (f"{esc(paper)} — families {', '.join(esc(f) for f in families)} (claims/{esc(claims_stem)}.yaml) "
+            f"{profile_tag(str((table or {}).get('profile', ctx.profile)))}")
+    parts = [f"<h3>{head}</h3>"]
+    if table is None:
+        parts.append(missing(f"ablation-{paper}", ctx.results / "ablation" / f"{paper}.json"))
+    parts.append(table_html(["variant", "modules", "our rate points", "BD-rate % vs baseline", "BD-PSNR dB vs baseline",
+                             "params", "paper (same variant)", "status"], rows,
+                            caption=f"{esc(paper)} ablation on {esc(ds)}, ours at "
+                                    f"{profile_tag(str((table or {}).get('profile', ctx.profile)))}"))
+    return parts
+
+
+def _own_baseline_claims(ctx: Context) -> tuple[list[str], bool]:
+    """Claims measured against a non-JPEG2000 anchor that is one of our codecs (computed here
+    from RD means): (html parts, whether any has a measured value)."""
+    extra = [c for cs in ctx.claims.values() for c in cs
+             if c.quantity.startswith("bd_") and c.anchor and c.anchor != ANCHOR and ":" not in c.subject]
+    if not extra:
+        return [], False
+    rows, produced = [], False
+    for c in extra:
+        ours = ctx.measured_for(c)
+        produced |= ours is not None
+        rows.append([esc(c.paper), esc(c.dataset or "—"), esc(c.subject), esc(c.anchor), f"<code>{esc(c.quantity)}</code>",
+                     f"{fmt(c.value)} {esc(c.unit)} <span class='iqr'>({esc(c.ref)})</span>", _ours_cell(ours)])
+    return ["<h3>Other claims against a paper's own baseline</h3>",
+            table_html(["paper", "dataset", "variant", "vs", "quantity", "paper", "ours"], rows,
+                       caption=f"ours at {profile_tag(ctx.profile)}")], produced
+
+
 def section_ablation(ctx: Context) -> Section:
-    variants = ctx.papers_cfg.get("variants") or {}
+    from rsicbench.config import variants_by_family
+
+    variants = variants_by_family(ctx.papers_cfg.get("variants") or {})
     papers = _ablation_papers()
     parts = [note("One row per paper variant (configs/papers.yaml <code>variants</code>): our BD-rate / BD-PSNR of the "
                   "variant against its family's <code>baseline</code> variant on the papers' evaluation set, from "
-                  "<code>results/ablation/&lt;paper&gt;.json</code> (reproduce/ablation.py, pchip), beside the paper's "
+                  "<code>results/ablation/&lt;paper&gt;.json</code> (reproduce/papers/ablation.py, pchip), beside the paper's "
                   "numbers for that variant. A BD the ablation stage refused shows its reason; "
                   "“not run” = the ablation file does not exist yet.")]
     produced = False
     for paper, (claims_stem, families) in papers.items():
-        table = ctx.ablation.get(paper)
-        rows_by_name = {r["variant"]: r for r in (table or {}).get("rows", [])}
-        ds = Path(str((table or {}).get("rd_root", "results/rd/ucmerced-papers"))).name
-        rd_names = set(ctx.rd(ds)) if ds in ctx.rd_names else set()
-        produced |= table is not None
-        rows = []
-        for family in families:
-            names = [f"{family}-{v}" for v in sorted(variants.get(family) or {}, key=lambda v: (v != "baseline", v))]
-            names += sorted(n for n, r in rows_by_name.items() if r.get("family") == family and n not in names)
-            for name in names:
-                var = name[len(family) + 1:]
-                r = rows_by_name.get(name)
-                modules = (r or {}).get("modules") or (variants.get(family) or {}).get(var) or {}
-                mod_txt = ", ".join(f"{esc(k)}={esc(v)}" for k, v in sorted(modules.items())) or "—"
-                if r is None:
-                    pts = [p.qtag for p in ctx.rd(ds).get(name, [])] if name in rd_names else []
-                    status = ("not run" + (f' <span class="iqr">(RD points {esc(", ".join(pts))} exist; '
-                                          f"ablation stage not run)</span>" if pts else
-                                          f' <span class="iqr">(no results/ablation/{esc(paper)}.json row, '
-                                          f"no RD points under results/rd/{esc(ds)}/{esc(name)})</span>"))
-                    rows.append([esc(name), mod_txt, "—", "—", "—", "—", _variant_claims(ctx, family, var), status])
-                    continue
-                pts = r.get("rd_points") or []
-                is_base = var == "baseline"
-                status = ("baseline (anchor)" if is_base else "ok" if (r.get("bd_rate_psnr") or {}).get("value") is not None
-                          else "not evaluated" if not pts else "BD refused")
-                if r.get("problems"):
-                    status += f'<br><span class="iqr">{esc("; ".join(map(str, r["problems"])))}</span>'
-                pt_txt = f"{len(pts)}: " + ", ".join(f"{esc(p.get('qtag'))} ({fmt(p.get('bpp'))} bpp, {fmt(p.get('psnr'), 2)} dB)"
-                                                     for p in pts) if pts else "0"
-                rows.append([esc(name), mod_txt, pt_txt,
-                             "—" if is_base or not pts else _bd_value_cell(r.get("bd_rate_psnr")),
-                             "—" if is_base or not pts else _bd_value_cell(r.get("bd_psnr")),
-                             fmt(r.get("params")), _variant_claims(ctx, family, var), status])
-        head = (f"{esc(paper)} — families {', '.join(esc(f) for f in families)} (claims/{esc(claims_stem)}.yaml) "
-                f"{profile_tag(str((table or {}).get('profile', ctx.profile)))}")
-        parts.append(f"<h3>{head}</h3>")
-        if table is None:
-            parts.append(missing(f"ablation-{paper}", ctx.results / "ablation" / f"{paper}.json"))
-        parts.append(table_html(["variant", "modules", "our rate points", f"BD-rate % vs baseline", "BD-PSNR dB vs baseline",
-                                 "params", "paper (same variant)", "status"], rows,
-                                caption=f"{esc(paper)} ablation on {esc(ds)}, ours at "
-                                        f"{profile_tag(str((table or {}).get('profile', ctx.profile)))}"))
-    # claims measured against a non-JPEG2000 anchor that is one of our codecs (computed here from RD means)
-    extra = [c for cs in ctx.claims.values() for c in cs
-             if c.quantity.startswith("bd_") and c.anchor and c.anchor != ANCHOR and ":" not in c.subject]
-    if extra:
-        rows = []
-        for c in extra:
-            ours = ctx.measured_for(c)
-            produced |= ours is not None
-            rows.append([esc(c.paper), esc(c.dataset or "—"), esc(c.subject), esc(c.anchor), f"<code>{esc(c.quantity)}</code>",
-                         f"{fmt(c.value)} {esc(c.unit)} <span class='iqr'>({esc(c.ref)})</span>", _ours_cell(ours)])
-        parts.append("<h3>Other claims against a paper's own baseline</h3>")
-        parts.append(table_html(["paper", "dataset", "variant", "vs", "quantity", "paper", "ours"], rows,
-                                caption=f"ours at {profile_tag(ctx.profile)}"))
+        produced |= ctx.ablation.get(paper) is not None
+        parts += _ablation_paper(ctx, paper, claims_stem, families, variants)
+    extra_parts, extra_produced = _own_baseline_claims(ctx)
+    parts += extra_parts
+    produced |= extra_produced
     parts.append(note("The ROI papers (MROI-CFHPM, AGDL) compare whole systems rather than module ablations: "
                       '<a href="#roi">ROI results</a>.'))
     return Section("ablation", "Ablations per paper", "".join(parts), produced)
@@ -222,7 +243,7 @@ def _fidelity_table(rows: list[dict]) -> str:
     return table(["paper table", "model / block", "input", "params (all)", "params (thop conv.)", "paper params",
                   "FLOPs (FlopCounter)", "MACs (thop conv.)", "paper FLOPs", "relative difference"], body, cls="num",
                  caption="architecture fidelity at the papers' configurations (results/fidelity.json; conventions: "
-                         "reproduce/fidelity.py) — independent of the profile")
+                         "reproduce/papers/fidelity.py) — independent of the profile")
 
 
 def section_complexity(ctx: Context) -> Section:
@@ -294,14 +315,108 @@ def _cm_point(run, codec: str, at) -> tuple[str, dict] | None:
     return min(cands, key=lambda qp: (abs(qp[1]["bpp"] - float(at.get("bpp") or 0)), qp[0]))
 
 
+def _classifier_table(ctx: Context, ds: str, tr: dict | None) -> str:
+    """The classifier's training record (results/classifier/<ds>/train.json), or what is missing."""
+    if not tr:
+        return missing(f"classify-train@{ds}", ctx.results / "classifier" / ds / "train.json")
+    st = tr.get("settings") or {}
+    return table(
+        ["backbone", "input px", "epochs", "train / val / test images", "classes", "best epoch", "val OA",
+         "clean test OA", "training time s"],
+        [[esc(st.get("backbone")) + (" (ImageNet init)" if st.get("pretrained") else ""), fmt(st.get("input_size")),
+          fmt(st.get("epochs")), f"{fmt(tr.get('n_train'))} / {fmt(tr.get('n_val'))} / {fmt(tr.get('n_test'))}",
+          fmt(len(tr.get("classes") or [])), fmt(tr.get("best_epoch")), fmt(tr.get("best_val_oa"), 2),
+          fmt(tr.get("clean_test_oa"), 2), fmt(tr.get("train_seconds_total"), 0)]],
+        caption=f"classifier: results/classifier/{esc(ds)}/train.json (data source {esc(tr.get('data_source'))})", cls="num")
+
+
+def _oa_table(ctx: Context, ds: str, summ: dict, targets: list[str]) -> str:
+    """OA per codec at each target rate and BD-OA vs the anchor, below the no-compression rows;
+    a codec with RD results but no score says so."""
+    codecs = summ.get("codecs") or {}
+    measured = set(ctx.rd(ds)) if ds in ctx.rd_names else set()
+    cl = summ.get("clean") or {}
+    rows = [["original (no compression), whole test split"] + [fmt(cl.get("oa"), 2)] * len(targets)
+            + ["—", f'{fmt(cl.get("n_images"))} images']]
+    if cl.get("n_coded_images"):  # the same images the codec rows were scored on
+        rows.append(["original (no compression), the codecs' images"] + [fmt(cl.get("oa_coded_images"), 2)] * len(targets)
+                    + ["—", f'{fmt(cl.get("n_coded_images"))} images'])
+    for codec in sorted(set(codecs) | measured):
+        d = codecs.get(codec)
+        if d is None:
+            rows.append([esc(codec)] + ["—"] * len(targets)
+                        + ["—", '<span class="iqr">not scored: classify-eval ran before this codec had results</span>'])
+            continue
+        ats = d.get("at_target") or {}
+        bd = d.get("bd_oa_vs_anchor")
+        bd_txt = "anchor" if codec == summ.get("anchor") else (fmt(bd, 2) if bd is not None else "— <span class='iqr'>(curves do not overlap / &lt;2 points)</span>")
+        npts = len(d.get("curve") or []) + len(d.get("matched") or [])
+        rows.append([esc(codec)] + [_target_cell(ats.get(t)) for t in targets] + [bd_txt, fmt(npts)])
+    return table(["codec"] + [f"OA at {esc(t)} bpp" for t in targets] + [f"BD-OA vs {esc(summ.get('anchor'))} (pp)", "rate points scored"],
+                 rows, caption=f"overall accuracy (%), {esc(ds)}, {profile_tag(ctx.profile)}; "
+                               f"classifier {esc((summ.get('classifier') or {}).get('sha256_16'))}", cls="num")
+
+
+def _confusion_matrices(run, codecs: dict, targets: list[str]) -> str:
+    """Heatmaps of the original and of every codec at every target (a point shared by both targets once)."""
+    from rsicbench.reports.htmlutil import heatmap
+
+    classes = list((run.clean or {}).get("classes") or next((p.get("classes") for pts in run.points.values() for p in pts.values()), []))
+    cms = []
+    if run.clean and run.clean.get("confusion") is not None:
+        cms.append(heatmap(run.clean["confusion"], f"<b>original</b>: OA {fmt(run.clean.get('oa'), 2)}"))
+    for codec in sorted(codecs):
+        seen: dict[str, list[str]] = {}
+        for t in targets:
+            got = _cm_point(run, codec, (codecs[codec].get("at_target") or {}).get(t))
+            if got:
+                seen.setdefault(got[0], []).append(t)
+        for qtag, ts in seen.items():
+            p = run.points[codec][qtag]
+            if p.get("confusion") is None:
+                continue
+            at0 = (codecs[codec].get("at_target") or {}).get(ts[0]) or {}
+            how = "" if at0.get("qtag") == qtag else " (nearest measured point to the interpolated target)"
+            cms.append(heatmap(p["confusion"], f"<b>{esc(codec)}</b> {esc(qtag)} for {esc(' & '.join(ts))} bpp{how}: "
+                                               f"{fmt(p.get('bpp'))} bpp, OA {fmt(p.get('oa'), 2)}"))
+    if not cms:
+        return ""
+    legend = ", ".join(f"{i} {esc(c)}" for i, c in enumerate(classes))
+    return ("<h4>Confusion matrices (rows = true class, columns = predicted; shade = fraction of the true "
+            "class, number = count)</h4>" + note("Classes: " + legend) + f'<div class="hms">{"".join(cms)}</div>')
+
+
+def _downstream_dataset(ctx: Context, ds: str, run) -> tuple[list[str], bool]:
+    """One dataset's classifier, OA table, plot, paper claims and confusion matrices:
+    (html parts, whether classify-eval produced its summary)."""
+    from rsicbench.downstream.folder import skipped_reason
+    from rsicbench.reports.sections import png_file_uri
+
+    parts = [f"<h3>{esc(ds)} {profile_tag(ctx.profile)}</h3>"]
+    skipped = skipped_reason(ctx.results, ds)  # a user's folder without labels (downstream/folder.py)
+    if skipped and run.train is None and run.summary is None:
+        return parts + [note(f"Not run: {esc(skipped)}.")], False
+    parts.append(_classifier_table(ctx, ds, run.train))
+    summ = run.summary
+    if summ is None:
+        return parts + [missing(f"classify-eval@{ds}", ctx.results / "downstream" / ds / "summary.json")], False
+    targets = [f"{float(t):.2f}" for t in summ.get("targets") or []]
+    parts.append(_oa_table(ctx, ds, summ, targets))
+    if "oa_vs_bpp.png" in run.plots:
+        parts.append(f'<div class="oaplot"><img src="{png_file_uri(run.plots["oa_vs_bpp.png"])}" alt="OA vs bpp, {esc(ds)}" '
+                     'width="704" height="462"></div>')
+    oa_claims = [c for cs in ctx.claims.values() for c in cs if c.quantity.startswith("oa") and c.dataset == ds]
+    if oa_claims:
+        crow = [[esc(c.paper), esc(c.subject), f"{fmt(c.value)} {esc(c.unit)} ({esc(c.ref)})", _ours_cell(ctx.measured_for(c))] for c in oa_claims]
+        parts.append(table(["paper", "subject", "paper OA", "ours"], crow, caption="beside the papers"))
+    parts.append(_confusion_matrices(run, summ.get("codecs") or {}, targets))
+    return parts, True
+
+
 def section_downstream(ctx: Context) -> Section:
     if not ctx.downstream:
         return Section("downstream", "Downstream classification",
                        missing("classify-train / classify-eval", ctx.results / "downstream" / "<ds>" / "summary.json"), False)
-    from rsicbench.downstream.folder import skipped_reason
-    from rsicbench.reports.htmlutil import heatmap
-    from rsicbench.reports.sections import png_file_uri
-
     parts = [note("EMTCAL-style scene classifier trained on the original images (downstream/), scored on every codec's "
                   "reconstructions of the test split. OA in %. OA at a target rate: <b>matched</b> = the matched-rate "
                   "point <code>bpp&lt;t&gt;</code>; <b>interpolated</b> = linear in bpp between the two fixed-rate points "
@@ -309,80 +424,7 @@ def section_downstream(ctx: Context) -> Section:
                   "point is used, never extrapolated. BD-OA: mean OA difference (percentage points) vs the anchor.")]
     produced = False
     for ds, run in sorted(ctx.downstream.items()):
-        parts.append(f"<h3>{esc(ds)} {profile_tag(ctx.profile)}</h3>")
-        skipped = skipped_reason(ctx.results, ds)  # a user's folder without labels (downstream/folder.py)
-        if skipped and run.train is None and run.summary is None:
-            parts.append(note(f"Not run: {esc(skipped)}."))
-            continue
-        tr = run.train
-        if tr:
-            st = tr.get("settings") or {}
-            parts.append(table(
-                ["backbone", "input px", "epochs", "train / val / test images", "classes", "best epoch", "val OA",
-                 "clean test OA", "training time s"],
-                [[esc(st.get("backbone")) + (" (ImageNet init)" if st.get("pretrained") else ""), fmt(st.get("input_size")),
-                  fmt(st.get("epochs")), f"{fmt(tr.get('n_train'))} / {fmt(tr.get('n_val'))} / {fmt(tr.get('n_test'))}",
-                  fmt(len(tr.get("classes") or [])), fmt(tr.get("best_epoch")), fmt(tr.get("best_val_oa"), 2),
-                  fmt(tr.get("clean_test_oa"), 2), fmt(tr.get("train_seconds_total"), 0)]],
-                caption=f"classifier: results/classifier/{esc(ds)}/train.json (data source {esc(tr.get('data_source'))})", cls="num"))
-        else:
-            parts.append(missing(f"classify-train@{ds}", ctx.results / "classifier" / ds / "train.json"))
-        summ = run.summary
-        if summ is None:
-            parts.append(missing(f"classify-eval@{ds}", ctx.results / "downstream" / ds / "summary.json"))
-            continue
-        produced = True
-        targets = [f"{float(t):.2f}" for t in summ.get("targets") or []]
-        codecs = summ.get("codecs") or {}
-        measured = set(ctx.rd(ds)) if ds in ctx.rd_names else set()
-        cl = summ.get("clean") or {}
-        rows = [["original (no compression), whole test split"] + [fmt(cl.get("oa"), 2)] * len(targets)
-                + ["—", f'{fmt(cl.get("n_images"))} images']]
-        if cl.get("n_coded_images"):  # the same images the codec rows were scored on
-            rows.append(["original (no compression), the codecs' images"] + [fmt(cl.get("oa_coded_images"), 2)] * len(targets)
-                        + ["—", f'{fmt(cl.get("n_coded_images"))} images'])
-        for codec in sorted(set(codecs) | measured):
-            d = codecs.get(codec)
-            if d is None:
-                rows.append([esc(codec)] + ["—"] * len(targets)
-                            + ["—", '<span class="iqr">not scored: classify-eval ran before this codec had results</span>'])
-                continue
-            ats = d.get("at_target") or {}
-            bd = d.get("bd_oa_vs_anchor")
-            bd_txt = "anchor" if codec == summ.get("anchor") else (fmt(bd, 2) if bd is not None else "— <span class='iqr'>(curves do not overlap / &lt;2 points)</span>")
-            npts = len(d.get("curve") or []) + len(d.get("matched") or [])
-            rows.append([esc(codec)] + [_target_cell(ats.get(t)) for t in targets] + [bd_txt, fmt(npts)])
-        parts.append(table(["codec"] + [f"OA at {esc(t)} bpp" for t in targets] + [f"BD-OA vs {esc(summ.get('anchor'))} (pp)", "rate points scored"],
-                           rows, caption=f"overall accuracy (%), {esc(ds)}, {profile_tag(ctx.profile)}; "
-                                         f"classifier {esc((summ.get('classifier') or {}).get('sha256_16'))}", cls="num"))
-        if "oa_vs_bpp.png" in run.plots:
-            parts.append(f'<div class="oaplot"><img src="{png_file_uri(run.plots["oa_vs_bpp.png"])}" alt="OA vs bpp, {esc(ds)}" '
-                         'width="704" height="462"></div>')
-        oa_claims = [c for cs in ctx.claims.values() for c in cs if c.quantity.startswith("oa") and c.dataset == ds]
-        if oa_claims:
-            crow = [[esc(c.paper), esc(c.subject), f"{fmt(c.value)} {esc(c.unit)} ({esc(c.ref)})", _ours_cell(ctx.measured_for(c))] for c in oa_claims]
-            parts.append(table(["paper", "subject", "paper OA", "ours"], crow, caption="beside the papers"))
-        # confusion matrices: every codec at every target (a point shared by both targets once)
-        classes = list((run.clean or {}).get("classes") or next((p.get("classes") for pts in run.points.values() for p in pts.values()), []))
-        cms = []
-        if run.clean and run.clean.get("confusion") is not None:
-            cms.append(heatmap(run.clean["confusion"], f"<b>original</b>: OA {fmt(run.clean.get('oa'), 2)}"))
-        for codec in sorted(codecs):
-            seen: dict[str, list[str]] = {}
-            for t in targets:
-                got = _cm_point(run, codec, (codecs[codec].get("at_target") or {}).get(t))
-                if got:
-                    seen.setdefault(got[0], []).append(t)
-            for qtag, ts in seen.items():
-                p = run.points[codec][qtag]
-                if p.get("confusion") is None:
-                    continue
-                at0 = (codecs[codec].get("at_target") or {}).get(ts[0]) or {}
-                how = "" if at0.get("qtag") == qtag else " (nearest measured point to the interpolated target)"
-                cms.append(heatmap(p["confusion"], f"<b>{esc(codec)}</b> {esc(qtag)} for {esc(' & '.join(ts))} bpp{how}: "
-                                                   f"{fmt(p.get('bpp'))} bpp, OA {fmt(p.get('oa'), 2)}"))
-        if cms:
-            legend = ", ".join(f"{i} {esc(c)}" for i, c in enumerate(classes))
-            parts.append("<h4>Confusion matrices (rows = true class, columns = predicted; shade = fraction of the true "
-                         "class, number = count)</h4>" + note("Classes: " + legend) + f'<div class="hms">{"".join(cms)}</div>')
+        ds_parts, ds_produced = _downstream_dataset(ctx, ds, run)
+        parts += ds_parts
+        produced |= ds_produced
     return Section("downstream", "Downstream classification", "".join(parts), produced)

@@ -18,7 +18,7 @@ matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from rsicbench.reports.loaders import RatePoint  # noqa: E402
+from rsicbench.reports.loaders import RDPoint  # noqa: E402
 
 RC = {
     "svg.hashsalt": "rsicbench-report",
@@ -58,7 +58,7 @@ def thin(values: np.ndarray, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, k).round().astype(int))
 
 
-def rd_figure(curves: dict[str, list[RatePoint]], title: str, scatter_max: int) -> str:
+def rd_figure(curves: dict[str, list[RDPoint]], title: str, scatter_max: int) -> str:
     """2x2 RD plot: mean per rate point (line), IQR of bpp and of the metric (error bars),
     and a thinned per-image scatter."""
     with plt.rc_context(RC):

@@ -20,7 +20,7 @@ _MEASURED = ("step_wall_s", "step_cpu_s", "encode_s", "decode_s", "batch", "patc
 
 
 def load_readiness(results: Path) -> dict[str, Any] | None:
-    """results/paper_readiness.json (reproduce/readiness.py), checked, or None when absent."""
+    """results/paper_readiness.json (reproduce/papers/readiness.py), checked, or None when absent."""
     path = results / FILE
     obj = _json_object(path)
     if obj is None:
@@ -32,7 +32,7 @@ def load_readiness(results: Path) -> dict[str, Any] | None:
         for r in rows)
     if not ok:
         raise ValueError(f"{path}: expected 'models', a list of objects with 'model', 'projected_total_s' and "
-                         f"'measurements' holding {', '.join(_MEASURED)} (reproduce/readiness.py)")
+                         f"'measurements' holding {', '.join(_MEASURED)} (reproduce/papers/readiness.py)")
     return obj
 
 

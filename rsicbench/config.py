@@ -99,7 +99,41 @@ def settings(area: str, profile: str | None = None, root: str | os.PathLike | No
     out.setdefault("profile", name)
     out.setdefault("seed", seed)
     out.setdefault("threads", threads)
+    if area == "train":
+        out = _with_paper_models(out, root)
     return out
+
+
+def variants_by_family(variants: dict) -> dict[str, dict[str, dict]]:
+    """configs/papers.yaml `variants` (rows `<family>-<variant>: switches`) as
+    family -> variant -> switches, in file order."""
+    out: dict[str, dict[str, dict]] = {}
+    for name, switches in variants.items():
+        family, sep, variant = str(name).partition("-")
+        if not (family and sep and variant):
+            raise ConfigError(f"configs/papers.yaml: variants: {name!r} is not named <family>-<variant>")
+        out.setdefault(family, {})[variant] = switches
+    return out
+
+
+def _with_paper_models(cfg: dict[str, Any], root: Path) -> dict[str, Any]:
+    """configs/train.yaml `families`: each paper family's entry (λ list, sizes) becomes the
+    `models` entry of every `<family>-<variant>` row of configs/papers.yaml, so a variant is one
+    row there; a `models` entry of the same name is merged on top."""
+    families = cfg.pop("families", None) or {}
+    if not families:
+        return cfg
+    path = root / "configs" / "papers.yaml"
+    variants = (load_params(path).get("common") or {}).get("variants") or {}
+    models = cfg.setdefault("models", {})
+    for family, rows in variants_by_family(variants).items():
+        if family not in families:
+            raise ConfigError(f"{root / 'configs' / 'train.yaml'}: families: no entry for paper family {family!r} "
+                              f"({path} variants)")
+        for variant in rows:
+            name = f"{family}-{variant}"
+            models[name] = deep_merge(families[family] or {}, models.get(name) or {})
+    return cfg
 
 
 def use_source_root_outside_project() -> Path | None:

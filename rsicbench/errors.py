@@ -11,6 +11,10 @@ class UserError(ValueError):
     """Bad input from the user (argument, file, config): the message names it and the problem."""
 
 
+class CodecError(RuntimeError):
+    """A codec could not encode or decode; the message names the codec and the cause."""
+
+
 def int_at_least(minimum: int):
     """An argparse `type` accepting integers >= `minimum` (argparse reports the error in one line)."""
     import argparse

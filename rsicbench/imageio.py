@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
 
 class ImageError(ValueError):
@@ -110,7 +110,7 @@ def select_bands(arr: np.ndarray, bands, source: str) -> np.ndarray:
     return to_rgb8(np.ascontiguousarray(a[:, :, [b - 1 for b in idx]]), source)
 
 
-def _tiff_is_wide(img: Image.Image) -> bool:
+def _tiff_is_wide(img: TiffImagePlugin.TiffImageFile) -> bool:  # format == "TIFF"
     bits = img.tag_v2.get(258, (8,))  # BitsPerSample
     bits = bits if isinstance(bits, tuple) else (bits,)
     return img.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F") and max(bits) > 8

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a fresh machine: a virtual environment in .venv with rsicbench and its pinned
-# dependencies. With --test, also the system tools the tests compare against
-# (opj_compress from libopenjp2-tools, headless chromium). Safe to rerun.
+# dependencies, and the `test` extra (pytest and the pinned ruff + mypy of scripts/lint.sh;
+# reinstalled whenever pyproject.toml changes). With --test, also the system tools the tests
+# compare against (opj_compress from libopenjp2-tools, headless chromium). Safe to rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0

@@ -17,7 +17,7 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import torch
 
-    from rsicbench.reproduce.codec import CodecError, create_codec
+    from rsicbench.reproduce.codecs.base import CodecError, create_codec
 
     torch.set_num_threads(1)
     codecs = {}

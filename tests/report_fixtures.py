@@ -9,9 +9,9 @@ writes it in the real pipeline, run on tiny inputs:
   are Pillow JPEG at their own quality ladders (names only label them): real bytes, real
   recon PNGs, real PSNR; MS-SSIM/LPIPS/VIFp are monotone functions of the measured MSE (their
   real implementations are too slow for a unit-test fixture).
-* BD table: `reproduce.cli_bd.main` (bootstrap CIs, LTCHM Table 3 rows).
+* BD table: `reproduce.commands.bd.main` (bootstrap CIs, LTCHM Table 3 rows).
 * ablation: `reproduce.ablation.ablation_table` over the real configs/papers.yaml variants.
-* complexity: `reproduce.cli_complexity.main` on a randomly initialised ci-width model.
+* complexity: `reproduce.commands.complexity.main` on a randomly initialised ci-width model.
 * fidelity: `reproduce.fidelity.run` + `write` on one configs/papers.yaml entry (smaller input).
 * classifier: `downstream.train.train` (1 epoch, no pretrained weights, 32 px) and
   `downstream.evaluate.evaluate_all` over the RD tree (OA tables, confusions, plots).
@@ -59,7 +59,7 @@ def _jpeg(img: np.ndarray, q: int, subsampling: int) -> tuple[bytes, np.ndarray]
 
 
 def _row(img: np.ndarray, rp: str, data: bytes, rec: np.ndarray, roi: bool) -> dict:
-    """One image's record with the engine's part-record keys (reproduce/engine.py evaluate_image)."""
+    """One image's record with the engine's part-record keys (reproduce/evaluation/engine.py evaluate_image)."""
     mse = float(np.mean((img.astype(np.float64) - rec) ** 2))
     psnr = 10 * math.log10(255 ** 2 / max(mse, 1e-10))
     ms = 1 - mse / (mse + 400)
@@ -78,7 +78,8 @@ def _point(rd_root: Path, ds: str, codec: str, qtag: str | None, jpeg_q: int | N
     quality = None if target else int(qtag[1:])
     from rsicbench.fsutil import write_json
     from rsicbench.imageio import write_png
-    from rsicbench.reproduce.engine import RatePoint, Sample, SweepSpec, assemble
+    from rsicbench.reproduce.evaluation.engine import SweepSpec, assemble
+    from rsicbench.results import RatePoint, Sample
 
     point = RatePoint(quality=quality, target_bpp=target)
     spec = SweepSpec(codec=codec, dataset=ds, split="test", points=[point], out_root=rd_root)
@@ -102,7 +103,7 @@ def _point(rd_root: Path, ds: str, codec: str, qtag: str | None, jpeg_q: int | N
 
 
 def _curve(rd_root: Path, ds: str, codec: str) -> None:
-    from rsicbench.reproduce.engine import SweepSpec, write_curve
+    from rsicbench.reproduce.evaluation.engine import SweepSpec, write_curve
 
     write_curve(SweepSpec(codec=codec, dataset=ds, split="test", points=[], out_root=rd_root))
 
@@ -149,8 +150,7 @@ def make_tree(root: Path, n_per_class: int = 6) -> dict:
         _curve(rd, "ucmerced", codec)
 
     # ---- BD table (the bd stage's own command)
-    from rsicbench.reproduce import cli_bd
-
+    from rsicbench.reproduce.commands import bd as cli_bd
     if cli_bd.main(["--dataset", "ucmerced", "--anchor", "jpeg2000", "--rd-root", str(rd), "--profile", "ci",
                     "--out", str(root / "results" / "bd" / "ucmerced.json"),
                     "--claims", str(root / "claims" / "ltchm.yaml")]) != 0:
@@ -160,7 +160,7 @@ def make_tree(root: Path, n_per_class: int = 6) -> dict:
     _curve(rd, "ucmerced", LATE_CODEC)
 
     # ---- paper variants on the papers' eval set, and the ablation table (ltchm only ran)
-    from rsicbench.reproduce.ablation import ablation_table
+    from rsicbench.reproduce.papers.ablation import ablation_table
 
     for variant, ladder in PAPER_POINTS.items():
         for qtag, q in ladder.items():
@@ -171,8 +171,8 @@ def make_tree(root: Path, n_per_class: int = 6) -> dict:
     write_json(root / "results" / "ablation" / "ltchm.json", table)
 
     # ---- complexity (its command, ci widths, random init) and fidelity (one configured entry)
-    from rsicbench.reproduce import cli_complexity, fidelity
-
+    from rsicbench.reproduce.commands import complexity as cli_complexity
+    from rsicbench.reproduce.papers import fidelity
     if cli_complexity.main(["--model", "bmshj2018-hyperprior", "--profile", "ci", "--size", "64", "--repeats", "1",
                             "--out", str(root / "results" / "complexity" / "bmshj2018-hyperprior.json")]) != 0:
         raise RuntimeError("fixture: rsicbench complexity failed")
@@ -182,8 +182,7 @@ def make_tree(root: Path, n_per_class: int = 6) -> dict:
     fidelity.write(rows, root / "results" / "fidelity.json", root / "results" / "fidelity.md")
 
     # ---- paper-profile readiness (its command, one ci-width model, batch 1 of 64² crops)
-    from rsicbench.reproduce import cli_doctor
-
+    from rsicbench.reproduce.commands import doctor as cli_doctor
     if cli_doctor.main(["--profile", "ci", "--models", "bmshj2018-hyperprior", "--batch", "1", "--crop", "64",
                         "--repeat", "1", "--in-process", "--data-root", str(root / "data"),
                         "--out", str(root / "results" / "paper_readiness.json")]) != 0:

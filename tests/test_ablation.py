@@ -8,10 +8,9 @@ import math
 import pytest
 import yaml
 
-from rsicbench.config import settings
-from rsicbench.paths import project_root
-from rsicbench.reproduce.ablation import ablation_table
-from rsicbench.reproduce.lambdas import to_compressai
+from rsicbench.config import settings, variants_by_family
+from rsicbench.reproduce.papers.ablation import ablation_table
+from rsicbench.reproduce.training.lambdas import to_compressai
 from rsicbench.reproduce.models.registry import create_model, list_models
 from rsicbench.reproduce.models.variants import merge_kwargs, variant_kwargs
 
@@ -20,7 +19,7 @@ SMALL = {"ltchm": dict(N=16, ep_hidden=32), "mgss": dict(N=16, M=16), "mgss_fact
 
 
 def _table():
-    return settings("papers", "default")["variants"]
+    return variants_by_family(settings("papers", "default")["variants"])
 
 
 def _all():
@@ -62,7 +61,7 @@ def test_switch_changes_only_the_named_modules():
 
 @pytest.mark.parametrize("profile", ["ci", "default", "paper"])
 def test_every_variant_has_a_train_entry_with_paper_lambdas(profile):
-    from rsicbench.reproduce.cli_train import run_config
+    from rsicbench.reproduce.training.run_config import run_config
 
     cfg = settings("train", profile)
     for fam, var, _ in _all():
@@ -81,18 +80,6 @@ def test_lambda_conventions():
     assert to_compressai(0.013, "shi_penalty") == pytest.approx(0.013)  # = CompressAI q4's λ
     with pytest.raises(ValueError, match="unknown λ convention"):
         to_compressai(1, "nope")
-
-
-def test_dvc_matrix_lists_every_variant():
-    stages = yaml.safe_load((project_root() / "dvc.yaml").read_text())["stages"]
-    names = {f"{fam}-{var}" for fam, var, _ in _all()}
-    for st in ("train-papers", "evaluate-papers"):
-        assert set(stages[st]["matrix"]["variant"]) == names
-    for paper, fams in (("ltchm", ["ltchm"]), ("mgss", ["mgss", "mgss_factorized"]), ("dmenet", ["dmenet"])):
-        deps = stages[f"ablation-{paper}"]["deps"]
-        want = {f"results/rd/ucmerced-papers/{f}-{v}/q{r}" for f in fams for v in _table()[f]
-                for r in stages["evaluate-papers"]["matrix"]["rate"]}
-        assert want <= set(deps)
 
 
 # ------------------------------------------------------------------ ablation table on fixtures
@@ -122,8 +109,8 @@ def test_ablation_table_bd_against_the_family_baseline(tmp_path):
     _write_point(rd, "ltchm-full", 0, 0.5, 32.0)  # one point: BD impossible
     _write_point(rd, "ltchm-hpham_gca", 0, 0.3, 30.0)
     _write_point(rd, "ltchm-hpham_gca", 1, 0.6, 29.0)  # PSNR falls with rate: non-monotonic vs anchor
-    variants = {"ltchm": {"baseline": {"attention": "none"}, "dam": {"attention": "dam"}, "full": {},
-                          "hpham_gca": {"hpham": True}, "hpham_nogca": {"gca": False}}}
+    variants = {"ltchm-baseline": {"attention": "none"}, "ltchm-dam": {"attention": "dam"}, "ltchm-full": {},
+                "ltchm-hpham_gca": {"hpham": True}, "ltchm-hpham_nogca": {"gca": False}}
     t = ablation_table("ltchm", variants, rd, _claims(tmp_path), "default", with_params=False)
     rows = {r["variant"]: r for r in t["rows"]}
     assert t["rows"][0]["variant"] == "ltchm-baseline" and t["profile"] == "default"
@@ -146,7 +133,7 @@ def test_ablation_table_without_baseline_says_so(tmp_path):
     rd = tmp_path / "rd"
     _write_point(rd, "ltchm-dam", 0, 0.2, 28.0)
     _write_point(rd, "ltchm-dam", 1, 0.4, 30.0)
-    t = ablation_table("ltchm", {"ltchm": {"baseline": {}, "dam": {}}}, rd, _claims(tmp_path), "ci",
+    t = ablation_table("ltchm", {"ltchm-baseline": {}, "ltchm-dam": {}}, rd, _claims(tmp_path), "ci",
                        with_params=False)
     dam = [r for r in t["rows"] if r["variant"] == "ltchm-dam"][0]
     assert dam["bd_rate_psnr"]["value"] is None and "ltchm-baseline" in dam["bd_rate_psnr"]["warnings"][0]
@@ -157,14 +144,14 @@ def test_ablation_table_bad_summary_names_the_file(tmp_path):
     rd.mkdir(parents=True)
     (rd / "summary.json").write_text("{not json")
     with pytest.raises(ValueError, match="summary.json"):
-        ablation_table("ltchm", {"ltchm": {"baseline": {}}}, tmp_path / "rd", _claims(tmp_path), "ci",
+        ablation_table("ltchm", {"ltchm-baseline": {}}, tmp_path / "rd", _claims(tmp_path), "ci",
                        with_params=False)
     assert not math.isnan(0.0)
 
 
 def test_ltchm_paper_profile_channels_follow_lambda():
     """LTCHM Fig. 1: C = 192 for λ in {128, 256, 512}, 256 above (arch_per_rate)."""
-    from rsicbench.reproduce.cli_train import run_config
+    from rsicbench.reproduce.training.run_config import run_config
 
     cfg = settings("train", "paper")
     widths = [run_config("ltchm-full", f"r{i}", cfg).arch["N"] for i in range(6)]

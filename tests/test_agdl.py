@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from rsicbench.reproduce import agdl
-from rsicbench.reproduce.codec import CodecError
+from rsicbench.reproduce.codecs import agdl
+from rsicbench.reproduce.codecs.base import CodecError
 
 
 def test_sensing_matrix_full_row_rank_and_seeded():

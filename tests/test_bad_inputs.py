@@ -391,7 +391,7 @@ def test_gate_missing_baseline(tmp_path, capsys):
 
 
 def test_unexpected_errors_are_one_line_unless_debug(monkeypatch, capsys):
-    import rsicbench.reproduce.gate as gate
+    import rsicbench.reproduce.evaluation.gate as gate
 
     def boom(argv):
         raise KeyError("surprise")

@@ -134,8 +134,8 @@ def test_bootstrap_counts_failures_and_checks_shapes(rng):
 
 def test_bd_table_over_metrics():
     lp = np.array([0.40, 0.30, 0.21, 0.14, 0.09])
-    anchor = [{"bpp": r, "psnr": q, "lpips": l} for r, q, l in zip(RATES, PSNR, lp)]
-    test = [{"bpp": r * 0.75, "psnr": q, "lpips": l} for r, q, l in zip(RATES, PSNR, lp)]
+    anchor = [{"bpp": r, "psnr": q, "lpips": lq} for r, q, lq in zip(RATES, PSNR, lp)]
+    test = [{"bpp": r * 0.75, "psnr": q, "lpips": lq} for r, q, lq in zip(RATES, PSNR, lp)]
     test[-1]["psnr"] = math.inf  # a lossless point is capped at 100 dB, not a crash
     t = bd_table(anchor, test)
     assert set(t) == {"bd_rate_psnr", "bd_psnr", "bd_rate_lpips", "bd_lpips"}

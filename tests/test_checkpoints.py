@@ -1,4 +1,4 @@
-"""Learned weights from anywhere (reproduce/checkpoints.py): the CompressAI zoo's cache file,
+"""Learned weights from anywhere (reproduce/models/checkpoints.py): the CompressAI zoo's cache file,
 CompressAI's examples/train.py and CompressAI-Trainer checkpoints, bare state dicts; offline."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 import torch
 from compressai import models as cm
 
-from rsicbench.reproduce.checkpoints import load_model, zoo_file
-from rsicbench.reproduce.codec import CodecError, create_codec
+from rsicbench.reproduce.models.checkpoints import load_model, zoo_file
+from rsicbench.reproduce.codecs.base import CodecError, create_codec
 
 _TABLES = ("._quantized_cdf", "._offset", "._cdf_length")
 
@@ -104,7 +104,7 @@ def test_compressai_checkpoint_with_module_prefix_decodes_bit_exactly_elsewhere(
     rec = codec.decode(data)
     (tmp_path / "s.bin").write_bytes(data)
     script = ("import sys, numpy as np\n"
-              "from rsicbench.reproduce.codec import create_codec\n"
+              "from rsicbench.reproduce.codecs.base import create_codec\n"
               "c = create_codec('mbt2018-mean', 0, checkpoint=sys.argv[1], threads=1)\n"
               "np.save(sys.argv[3], c.decode(open(sys.argv[2], 'rb').read()))\n")
     subprocess.run([sys.executable, "-c", script, str(path), str(tmp_path / "s.bin"), str(tmp_path / "r.npy")],

@@ -9,8 +9,9 @@ import torch
 
 from rsicbench.config import settings
 from rsicbench.imageio import write_png
-from rsicbench.reproduce import cli_evaluate, cli_train
-from rsicbench.reproduce.lambdas import to_compressai
+from rsicbench.reproduce.commands import evaluate as cli_evaluate
+from rsicbench.reproduce.commands import train as cli_train
+from rsicbench.reproduce.training.lambdas import to_compressai
 from rsicbench.reproduce.models.registry import create_model
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rsicbench.reproduce.classical import CLASSICAL_CODECS, j2k_resolutions
-from rsicbench.reproduce.codec import CodecError, create_codec, list_codecs
+from rsicbench.reproduce.codecs.classical import CLASSICAL_CODECS, j2k_resolutions
+from rsicbench.reproduce.codecs.base import CodecError, create_codec, list_codecs
 
 # (low-rate, mid, high-rate) quality per codec; jpeg2000's quality is a ratio (lower = more bits)
 QUALITIES = {
@@ -127,7 +127,7 @@ def test_refuses_other_formats(name, smooth_image):
 
 
 def test_identify_signatures(smooth_image):
-    from rsicbench.reproduce.decoder_guard import identify
+    from rsicbench.reproduce.codecs.decoder_guard import identify
 
     found = {n: identify(s) for n, s in _streams(smooth_image).items()}
     assert found == {"jpeg": "JPEG", "jpeg2000": "JPEG 2000 codestream", "webp": "WebP", "hevc": "HEIF (HEVC)",
@@ -189,7 +189,7 @@ def test_corrupt_heif_avif_is_codec_error(name, first, last, smooth_image):
 def test_library_exceptions_become_codec_error():
     from PIL import Image
 
-    from rsicbench.reproduce.decoder_guard import library_errors
+    from rsicbench.reproduce.codecs.decoder_guard import library_errors
 
     for exc in (IndexError("i"), RuntimeError("r"), OSError("o"), EOFError("e"), SyntaxError("s"),
                 MemoryError(), ValueError("v"), Image.DecompressionBombError("big")):

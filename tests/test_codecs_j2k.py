@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsicbench.reproduce.codec import create_codec
+from rsicbench.reproduce.codecs.base import create_codec
 
 OPJ = shutil.which("opj_compress")
 OPJ_DEC = shutil.which("opj_decompress")

@@ -2,7 +2,7 @@
 
 import torch
 
-from rsicbench.reproduce.complexity import flops, measure, param_counts
+from rsicbench.reproduce.papers.complexity import flops, measure, param_counts
 from rsicbench.reproduce.models.registry import create_model
 
 

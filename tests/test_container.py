@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from rsicbench.reproduce import container
-from rsicbench.reproduce.codec import CodecError
-from rsicbench.reproduce.container import Container, Layout, model_tag, pack, unpack
+from rsicbench.reproduce.coding import container
+from rsicbench.reproduce.codecs.base import CodecError
+from rsicbench.reproduce.coding.container import Container, Layout, model_tag, pack, unpack
 
 LAYOUT = Layout(downsampling=64, stride=64, groups=(1, 1))
 TAG = model_tag("bmshj2018-hyperprior", "abc123def456")
@@ -95,8 +95,7 @@ def test_pack_refuses_strings_the_layout_does_not_have():
 def _bottleneck():
     from compressai.entropy_models import EntropyBottleneck
 
-    from rsicbench.reproduce import rans_checked
-
+    from rsicbench.reproduce.coding import rans_checked
     torch.manual_seed(0)
     eb = EntropyBottleneck(4)
     eb.update(force=True)
@@ -120,7 +119,7 @@ def test_rans_strings_are_checked_padded_and_canonical():
 
 
 def test_gmm_strings_must_end_where_their_symbols_do():
-    from rsicbench.reproduce.entropy import AnsStream
+    from rsicbench.reproduce.coding.entropy import AnsStream
 
     table = np.full((50, 8), 1 / 8)
     sym = np.random.default_rng(0).integers(0, 8, 50)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rsicbench import cli, config, fsutil
-from rsicbench.reproduce.codec import Codec, CodecError, create_codec, register_codec
+from rsicbench.reproduce.codecs.base import Codec, CodecError, create_codec, register_codec
 
 
 def _project(tmp_path: Path, profile: str = "default") -> Path:

@@ -1,4 +1,4 @@
-"""The engine on a Dask cluster (reproduce/executors.py): the same files as the local pool,
+"""The engine on a Dask cluster (reproduce/evaluation/executors.py): the same files as the local pool,
 also after a worker process is killed mid-run; resume; the CLI options; lazy import."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from rsicbench.imageio import write_png
-from rsicbench.reproduce.engine import RatePoint, SweepSpec, run_sweep, samples_from_folder
+from rsicbench.reproduce.evaluation.engine import RatePoint, SweepSpec, run_sweep, samples_from_folder
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -149,7 +149,7 @@ def test_dask_matches_local_pool_and_resumes(cluster, images, reference, tmp_pat
 
 
 def test_cli_sweep_on_dask(cluster, images, reference, tmp_path, capsys, monkeypatch):
-    from rsicbench.reproduce.cli_sweep import main
+    from rsicbench.reproduce.commands.sweep import main
 
     folder = str(Path(images[0].path).parents[1])
     argv = ["--codec", "jpeg", "--images-dir", folder, "--dataset", "toy", "--out-root", str(tmp_path),
@@ -173,7 +173,7 @@ def test_evaluate_learned_checkpoint_on_dask(cluster, images, tmp_path, capsys):
     """`rsicbench evaluate` (a learned codec, thread-safe: no per-worker lock) on the cluster."""
     import torch
 
-    from rsicbench.reproduce.cli_evaluate import main
+    from rsicbench.reproduce.commands.evaluate import main
     from rsicbench.reproduce.models.registry import create_model
 
     torch.manual_seed(0)
@@ -195,15 +195,14 @@ def test_evaluate_learned_checkpoint_on_dask(cluster, images, tmp_path, capsys):
 
 
 def test_unreachable_scheduler_is_one_clear_error(images, tmp_path, monkeypatch):
-    from rsicbench.reproduce import executors
-
+    from rsicbench.reproduce.evaluation import executors
     monkeypatch.setattr(executors, "CONNECT_TIMEOUT_S", 1.0)
     with pytest.raises(executors.ExecutorError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         run_sweep(_spec(tmp_path, executor="dask", scheduler="tcp://127.0.0.1:9"), images)
 
 
 def test_ordinary_commands_do_not_import_dask():
-    code = ("import sys, rsicbench.reproduce.cli_sweep, rsicbench.reproduce.cli_evaluate, rsicbench.reproduce.engine;"
+    code = ("import sys, rsicbench.reproduce.commands.sweep, rsicbench.reproduce.commands.evaluate, rsicbench.reproduce.evaluation.engine;"
             "print(sorted(m for m in ('dask', 'distributed', 'submitit') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -1,4 +1,4 @@
-"""`rsicbench doctor` (reproduce/readiness.py): a real step and a real code of a tiny model,
+"""`rsicbench doctor` (reproduce/papers/readiness.py): a real step and a real code of a tiny model,
 the projection arithmetic, and the report's "Paper-profile readiness" section from its JSON."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from rsicbench.config import settings
-from rsicbench.reproduce import readiness
-
+from rsicbench.reproduce.papers import readiness
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "bmshj2018-hyperprior"
 
@@ -19,7 +18,7 @@ MODEL = "bmshj2018-hyperprior"
 @pytest.fixture(scope="module")
 def doctored(tmp_path_factory):
     """The doctor on one ci-width model at batch 1 (the ci profile's batch is 4: scaled x4)."""
-    from rsicbench.reproduce.cli_doctor import main
+    from rsicbench.reproduce.commands.doctor import main
 
     root = tmp_path_factory.mktemp("doctor")
     out = root / "results" / "paper_readiness.json"

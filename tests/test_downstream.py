@@ -176,7 +176,7 @@ def trained(tmp_path_factory):
 
 @pytest.fixture
 def fixture_data(trained, monkeypatch, tmp_path):
-    cfg, splits, tmp = dict(trained[0]), trained[1], trained[2]
+    cfg, splits = dict(trained[0]), trained[1]
 
     def fake_load(ds, split, seed=0, source="auto"):
         return list(splits[split]), "fixture"
@@ -294,3 +294,16 @@ def test_ucmerced_classifier_protocol_disjoint(shared):
     assert len(test) == 210 and len(ctr) == 210  # 10% training ratio, 21 classes
     assert not test & ctr and not test & cva and not ctr & cva
     assert not test & tr
+
+
+def test_cli_output_folders_override_the_settings(monkeypatch):
+    """--out-dir/--rd-dir/--results-dir replace configs/downstream.yaml's folders (CI writes
+    under results/ci/, which no DVC stage owns); without them the settings stand."""
+    from rsicbench.downstream import cli
+
+    seen = []
+    monkeypatch.setattr("rsicbench.downstream.evaluate.evaluate_all", seen.append)
+    assert cli.main(["evaluate", "--profile", "ci", "--out-dir", "o", "--rd-dir", "r", "--results-dir", "s"]) == 0
+    assert cli.main(["evaluate", "--profile", "ci"]) == 0
+    assert [(c["out_dir"], c["rd_dir"], c["results_dir"]) for c in seen] == [
+        ("o", "r", "s"), ("results/classifier", "results/rd", "results/downstream")]

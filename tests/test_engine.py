@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from rsicbench.imageio import read_rgb, write_png
-from rsicbench.reproduce.codec import CodecError, create_codec
-from rsicbench.reproduce.engine import CSV_COLUMNS, RatePoint, SweepSpec, _parallel_mode, run_sweep, samples_from_folder
+from rsicbench.reproduce.codecs.base import CodecError, create_codec
+from rsicbench.reproduce.evaluation.engine import SweepSpec, _parallel_mode, run_sweep, samples_from_folder
+from rsicbench.results import CSV_COLUMNS, RatePoint
 
 METRICS = {"device": "cpu", "lpips": False}
 
@@ -41,7 +42,7 @@ def test_outputs_follow_contract(tmp_path, folder):
     base = tmp_path / "rd" / "toy" / "jpeg"
     for qtag in ("q20", "q80"):
         rows = _rows(base / qtag / "per_image.csv")
-        assert list(rows[0]) == CSV_COLUMNS
+        assert tuple(rows[0]) == CSV_COLUMNS
         assert [r["image"] for r in rows] == sorted(s.relpath for s in samples)
         for r in rows:
             assert r["error"] == "" and r["roi_psnr"] == "" and r["lpips"] == ""
@@ -90,7 +91,7 @@ def test_failed_image_recorded_others_continue(tmp_path, folder):
     assert "cannot decode image" in rows["c1/broken.png"]["error"] and rows["c1/broken.png"]["bpp"] == ""
     assert sum(1 for r in rows.values() if not r["error"]) == 5
     # the CLI exits non-zero at the end
-    from rsicbench.reproduce.cli_sweep import main
+    from rsicbench.reproduce.commands.sweep import main
 
     rc = main(["--codec", "jpeg", "--images-dir", str(folder), "--out-root", str(tmp_path / "cli"),
                "--qualities", "50", "--matched-bpp", "--no-lpips", "--workers", "1"])  # fmt: skip

@@ -1,13 +1,10 @@
 """GaussianMixtureConditional: likelihoods are a pmf, and real ANS coding is lossless."""
 
-import math
-
-import numpy as np
 import pytest
 import torch
 
-from rsicbench.reproduce.codec import CodecError
-from rsicbench.reproduce.entropy import GaussianMixtureConditional
+from rsicbench.reproduce.codecs.base import CodecError
+from rsicbench.reproduce.coding.entropy import GaussianMixtureConditional
 
 
 def _params(K=3, C=4, H=5, W=6, seed=0):

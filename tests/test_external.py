@@ -1,4 +1,4 @@
-"""External command-line codecs (configs/external.yaml, reproduce/external.py).
+"""External command-line codecs (configs/external.yaml, reproduce/codecs/external.py).
 
 1. The Debian tools against the in-process codecs at matched settings, on real UC Merced
    images: same stream size within 1 % and PSNR within 0.05 dB. Where the tool's library is
@@ -21,13 +21,13 @@ import sys
 import numpy as np
 import pytest
 
-from rsicbench.reproduce.codec import CodecError, create_codec
-from rsicbench.reproduce.external import check_entry, make_class, rgb_to_yuv444, yuv444_to_rgb
-from rsicbench.reproduce.external_compare import PAIRS, compare
+from rsicbench.reproduce.codecs.base import CodecError, create_codec
+from rsicbench.reproduce.codecs.external import check_entry, make_class, rgb_to_yuv444, yuv444_to_rgb
+from rsicbench.reproduce.evaluation.external_compare import PAIRS, compare
 
 UCM = ["agricultural/agricultural00.webp", "buildings/buildings00.webp", "forest/forest00.webp"]
 STRICT = (1.0, 0.05)  # |bytes| %, |PSNR| dB
-# Measured (python -m rsicbench.reproduce.external_compare on these 3 images; Debian 12 tools vs
+# Measured (python -m rsicbench.reproduce.evaluation.external_compare on these 3 images; Debian 12 tools vs
 # the Python wheels): cjxl 0.7.0 vs libjxl 0.11.1: bytes -4.1 .. +64.0 %, PSNR -0.42 .. +1.02 dB;
 # avifenc 0.11.1 (libaom 3.6.0) vs libavif 1.4.2 (libaom 3.14.1): bytes -27.5 .. +24.4 %, PSNR
 # -1.44 .. +1.18 dB. Bounds = those extremes rounded up. The encoders of those versions differ,
@@ -71,12 +71,12 @@ def test_external_matches_in_process(pair, ucm_images):
 
 
 def test_shipped_entries_and_registry():
-    from rsicbench.reproduce.codec import list_codecs
+    from rsicbench.reproduce.codecs.base import list_codecs
 
     names = set(list_codecs())
     for n in ("ext-bpg", "ext-vtm", "ext-kakadu", "ext-cwebp", "ext-avifenc", "ext-cjxl", "ext-opj"):
         assert n in names
-    cls = __import__("rsicbench.reproduce.codec", fromlist=["codec_factory"]).codec_factory("ext-opj")
+    cls = __import__("rsicbench.reproduce.codecs.base", fromlist=["codec_factory"]).codec_factory("ext-opj")
     assert cls.higher_is_better is False and cls.quality_range == (1, 1000)
 
 
@@ -168,10 +168,10 @@ def test_yuv_stream_carries_its_size(tmp_path, rng):
 
 
 def test_bpg_row_uses_real_bpg_only_when_measured(tmp_path):
-    from rsicbench.reproduce.cli_bd import ltchm_rows
+    from rsicbench.reproduce.evaluation.bd_table import ltchm_rows
 
     claims = tmp_path / "ltchm.yaml"
-    claims.write_text("claims:\n  - {id: t3_bpg, ref: Table 3, dataset: ucmerced, subject: bpg, quantity: bd_rate_psnr,"
+    claims.write_text("paper: LTCHM\nclaims:\n  - {id: t3_bpg, ref: Table 3, dataset: ucmerced, subject: bpg, quantity: bd_rate_psnr,"
                       " unit: '%', value: -33.7}\n")
     entry = {"bd_rate_psnr": {"value": -10.0, "ci_low": -12.0, "ci_high": -8.0, "valid": True}}
     row = ltchm_rows({"hevc": entry}, "ucmerced", claims)[0]
@@ -181,7 +181,7 @@ def test_bpg_row_uses_real_bpg_only_when_measured(tmp_path):
 
 
 def test_settings_file_errors_name_the_file(tmp_path):
-    from rsicbench.reproduce.external import load_entries
+    from rsicbench.reproduce.codecs.external import load_entries
 
     bad = tmp_path / "codecs.yaml"
     bad.write_text("common:\n  codecs:\n    x: {encode: [a, '{input}'\n")

@@ -30,9 +30,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsicbench.reproduce import container, learned_stream
-from rsicbench.reproduce.codec import create_codec
-from rsicbench.reproduce.train import TrainConfig, train
+from rsicbench.reproduce.coding import container
+
+from rsicbench.reproduce.coding import learned_stream
+from rsicbench.reproduce.codecs.base import create_codec
+from rsicbench.reproduce.training.train import TrainConfig, train
 
 pytestmark = [pytest.mark.timeout(300), pytest.mark.slow]  # ~35 s CPU, 60-80 s wall on a loaded 2-core machine
 

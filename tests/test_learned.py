@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from rsicbench.imageio import write_png
-from rsicbench.reproduce.codec import CodecError, create_codec
-from rsicbench.reproduce.train import TrainConfig, train
+from rsicbench.reproduce.codecs.base import CodecError, create_codec
+from rsicbench.reproduce.training.train import TrainConfig, train
 
 TINY = {"N": 8, "M": 8}
 
@@ -56,7 +56,7 @@ def test_round_trip_real_bits_and_separate_process(ckpts, model, rng, tmp_path):
     assert est > 0 and 8 * len(data) > 0
     (tmp_path / "b.bin").write_bytes(data)
     script = ("import sys, numpy as np\n"
-              "from rsicbench.reproduce.codec import create_codec\n"
+              "from rsicbench.reproduce.codecs.base import create_codec\n"
               "c = create_codec(sys.argv[1], 0, checkpoint=sys.argv[2], threads=1)\n"
               "np.save(sys.argv[4], c.decode(open(sys.argv[3], 'rb').read()))\n")
     subprocess.run([sys.executable, "-c", script, model, str(ckpts[model]), str(tmp_path / "b.bin"),
@@ -86,7 +86,7 @@ def test_wrong_checkpoint_is_refused(ckpts, rng, tmp_path):
     other = create_codec("bmshj2018-hyperprior", 0, checkpoint=str(ckpts["bmshj2018-hyperprior"]))
     with torch.no_grad():
         next(other.model.parameters()).add_(1.0)
-    from rsicbench.reproduce.learned import weights_fingerprint
+    from rsicbench.reproduce.codecs.learned import weights_fingerprint
 
     other.fingerprint = weights_fingerprint(other.model)
     with pytest.raises(CodecError, match="wrong checkpoint"):
@@ -113,7 +113,7 @@ def test_missing_and_bad_checkpoint_name_the_file(tmp_path):
 
 
 def test_all_baselines_registered():
-    from rsicbench.reproduce.codec import list_codecs
+    from rsicbench.reproduce.codecs.base import list_codecs
 
     names = set(list_codecs())
     for m in ("bmshj2018-factorized", "bmshj2018-factorized-relu", "bmshj2018-hyperprior", "mbt2018-mean",
@@ -127,8 +127,7 @@ def test_engine_thread_mode_matches_sequential(ckpts, model, tmp_path):
     equals workers=1, in either mode."""
     import csv
 
-    from rsicbench.reproduce import engine
-
+    from rsicbench.reproduce.evaluation import engine
     samples = engine.samples_from_folder(_images(tmp_path / "imgs", 5))
     rows = {}
     for workers, parallel in ((1, "auto"), (2, "auto"), (2, "thread")):

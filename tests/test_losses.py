@@ -1,11 +1,11 @@
 """LTCHM's and DMENet's training losses against values computed by hand from the papers.
 
 The models' real outputs (a tiny, float64 forward pass) go into our training loss
-(`reproduce.train.rd_loss`, with the λ the pipeline derives from configs/train.yaml); the
+(`reproduce.training.train.rd_loss`, with the λ the pipeline derives from configs/train.yaml); the
 same outputs go into numpy formulas written from the papers:
   LTCHM (Zhang et al. 2024, Sec. 3):  L = R + λ·MSE(x, x̂), pixels in [0,1], λ = 1024 (r3)
   DMENet (Shi et al. 2025, Eq. 15):   L = R + λ(D + ψ·Loss_MDSE), ψ = 0.0185, λ = 0.013 (r5),
-      D = 255²·MSE on [0,1] pixels (the project's reading of λ, reproduce/lambdas.py),
+      D = 255²·MSE on [0,1] pixels (the project's reading of λ, reproduce/training/lambdas.py),
       Loss_MDSE = MSE(MDEI(x̂), MDEI(x)), MDEI from Eqs. 2-5 (computed below in numpy).
 R = −Σ log2 p / #pixels. Each test also checks that the misplacements it guards against
 (λ outside its bracket, ψ dropped, the other λ convention) would move the value far beyond
@@ -19,9 +19,9 @@ import pytest
 import torch
 
 from rsicbench.config import settings
-from rsicbench.reproduce.cli_train import run_config
+from rsicbench.reproduce.training.run_config import run_config
 from rsicbench.reproduce.models import create_model
-from rsicbench.reproduce.train import rd_loss
+from rsicbench.reproduce.training.train import rd_loss
 
 ATOL = 1e-12  # relative, float64 throughout; the smallest guarded term below is ~1e-8 of the loss
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rsicbench.config import settings
+from rsicbench.config import settings, variants_by_family
 from rsicbench.reproduce.models import create_model
 
 SMALL = {"ltchm": dict(N=32, ep_hidden=48), "mgss": dict(N=32, M=32), "mgss_factorized": dict(N=32, M=32),
@@ -16,7 +16,7 @@ SMALL = {"ltchm": dict(N=32, ep_hidden=48), "mgss": dict(N=32, M=32), "mgss_fact
 
 
 def _variants() -> list[tuple[str, str, dict]]:
-    table = settings("papers", "default")["variants"]
+    table = variants_by_family(settings("papers", "default")["variants"])
     return [(m, v, kw) for m, vs in sorted(table.items()) for v, kw in sorted(vs.items())]
 
 
@@ -32,7 +32,7 @@ def _pad(x: torch.Tensor, m: int) -> torch.Tensor:
 
 def _loss(model, x: torch.Tensor) -> torch.Tensor:
     out = model(x)
-    bpp = sum(-torch.log2(l).sum() for l in out["likelihoods"].values()) / (x.shape[0] * x.shape[2] * x.shape[3])
+    bpp = sum(-torch.log2(lk).sum() for lk in out["likelihoods"].values()) / (x.shape[0] * x.shape[2] * x.shape[3])
     dist = F.mse_loss(out["x_hat"], x)
     extra = model.extra_loss(x, out) if hasattr(model, "extra_loss") else None
     return bpp + 100.0 * (dist + (extra if extra is not None else 0.0))
@@ -128,8 +128,8 @@ def test_dmenet_extra_loss_only_with_mdei():
 
 def test_fidelity_counts_table5_blocks():
     """The thop-convention counter reproduces LTCHM Table 5 parameters of SAM and WAM (C=192)."""
-    from rsicbench.reproduce.fidelity import measure
-    from rsicbench.reproduce.models.blocks_ltchm import attention_block
+    from rsicbench.reproduce.papers.fidelity import measure
+    from rsicbench.reproduce.models.ltchm.blocks import attention_block
 
     x = torch.rand(1, 192, 16, 16)
     sam = measure(attention_block("sam", 192), x)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rsicbench.reproduce.models import create_model
-from rsicbench.reproduce.models.mroi import CFHPM, HyperAnalysis, HyperSynthesis
+from rsicbench.reproduce.models.mroi.model import CFHPM, HyperAnalysis, HyperSynthesis
 
 TINY = dict(N=8, M=12, hyper_channels=8)
 
@@ -58,7 +58,7 @@ def test_three_stage_training_finite_loss():
     for step in range(total):
         m.set_stage(m.stage_for_step(step, total))
         out = m(x, roi)
-        bpp = sum(-torch.log2(l).sum() for l in out["likelihoods"].values()) / (2 * 64 * 64)
+        bpp = sum(-torch.log2(lk).sum() for lk in out["likelihoods"].values()) / (2 * 64 * 64)
         loss = 0.01 * 255**2 * torch.mean((out["x_hat"] - x) ** 2) + bpp + m.aux_loss()
         assert torch.isfinite(loss)
         opt.zero_grad()

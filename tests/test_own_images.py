@@ -103,6 +103,7 @@ def _stages(tmp_path: Path, own: dict) -> dict:
     root.mkdir(parents=True)
     Repo.init(str(root), no_scm=True)
     shutil.copy(REPO / "dvc.yaml", root / "dvc.yaml")
+    shutil.copytree(REPO / "configs", root / "configs")  # dvc.yaml `vars` reads the stage lists there
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert params["own_images"] == {}, "the shipped entry is empty: no own-images stage by default"
     params["own_images"] = own
@@ -138,8 +139,7 @@ def test_params_entry_resolves_to_own_images_stages(tmp_path):
             "results/classifier/mytiles", "results/own/mytiles.json"} <= set(st["outs"])
     assert st["before_report"] and got["own-images@plain"]["before_report"]
     # the stage's command line parses: every key of the entry is an option of `rsicbench folder`
-    from rsicbench.reproduce import cli_folder
-
+    from rsicbench.reproduce.commands import folder as cli_folder
     with pytest.raises(SystemExit) as e:
         cli_folder.main([*st["cmd"].split()[2:], "--help"])
     assert e.value.code == 0
@@ -179,8 +179,7 @@ def project(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_labelled_folder_chain_ends_in_downstream_oa_rows(project, tmp_path, rng):
-    from rsicbench.reproduce import cli_folder
-
+    from rsicbench.reproduce.commands import folder as cli_folder
     src = tmp_path / "mine"
     for kind in ("stripes", "blobs"):
         for i, img in enumerate(_textures(rng, kind, 10)):
@@ -210,8 +209,7 @@ def test_labelled_folder_chain_ends_in_downstream_oa_rows(project, tmp_path, rng
 
 def test_unlabelled_folder_records_why_downstream_did_not_run(project, tmp_path, rng):
     from rsicbench.reports import cli as report_cli
-    from rsicbench.reproduce import cli_folder
-
+    from rsicbench.reproduce.commands import folder as cli_folder
     src = tmp_path / "flat"
     for i, img in enumerate(_textures(rng, "blobs", 6)):
         write_png(src / f"im{i}.png", img)
@@ -228,8 +226,7 @@ def test_unlabelled_folder_records_why_downstream_did_not_run(project, tmp_path,
 
 
 def test_reserved_names_are_refused(project, tmp_path, capsys):
-    from rsicbench.reproduce import cli_folder
-
+    from rsicbench.reproduce.commands import folder as cli_folder
     (tmp_path / "x").mkdir()
     assert cli_folder.main(["--dir", str(tmp_path / "x"), "--name", "ucmerced"]) == 2
     assert "--name 'ucmerced': reserved" in capsys.readouterr().err

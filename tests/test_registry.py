@@ -57,3 +57,20 @@ def test_register_twice_is_refused_and_origin_recorded():
     finally:
         registry._MODELS.pop(name, None)
         registry._ORIGIN.pop(name, None)
+
+
+def test_a_missing_listed_model_module_is_an_error_naming_it(monkeypatch):
+    monkeypatch.setitem(registry.MODEL_MODULES, "test-missing-model", "no_such_family.model")
+    with pytest.raises(ModuleNotFoundError, match=r"rsicbench\.reproduce\.models\.no_such_family\.model is missing"
+                                                  r".*test-missing-model"):
+        registry.create_model("test-missing-model")
+    with pytest.raises(ModuleNotFoundError, match="no_such_family"):
+        registry.load_all()
+
+
+def test_a_missing_builtin_codec_module_is_an_error_naming_it(monkeypatch):
+    from rsicbench.reproduce.codecs import base
+
+    monkeypatch.setattr(base, "BUILTIN_MODULES", (*base.BUILTIN_MODULES, "rsicbench.reproduce.codecs.no_such_codec"))
+    with pytest.raises(ModuleNotFoundError, match=r"codec module rsicbench\.reproduce\.codecs\.no_such_codec is missing"):
+        base.list_codecs()

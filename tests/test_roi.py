@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsicbench.reproduce import roi
-
-
+from rsicbench.reproduce.roi import providers as roi
 def test_mask_size_mismatch_names_source():
     with pytest.raises(roi.RoiError, match=r"masks/a\.png.*10x8.*does not match.*12x8"):
         roi.check_mask(np.zeros((8, 10), bool), (8, 12, 3), "masks/a.png")
@@ -84,8 +82,7 @@ def test_cli_validate_reads_data_dir(tmp_path, smooth_image):
     """The stage reads data/ (a generated samples folder here): IoU vs the true mask."""
     from rsicbench.fsutil import read_json
     from rsicbench.imageio import write_png
-    from rsicbench.reproduce import cli_roi
-
+    from rsicbench.reproduce.commands import roi as cli_roi
     root = tmp_path / "data" / "samples"
     img = smooth_image.copy()
     img[:20] = 250  # a bright white band: cloud for the 8-bit detector path
@@ -103,8 +100,7 @@ def test_cli_validate_reads_data_dir(tmp_path, smooth_image):
 
 def test_cli_validate_raw_bands(tmp_path, shared):
     from rsicbench.fsutil import read_json
-    from rsicbench.reproduce import cli_roi
-
+    from rsicbench.reproduce.commands import roi as cli_roi
     patch = shared / "datasets" / "samples" / "38cloud"
     if not patch.is_dir() or not (Path("data") / "samples" / "manifest.tsv").is_file():
         pytest.skip("38-Cloud sample or data/samples absent")

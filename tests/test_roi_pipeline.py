@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from rsicbench.imageio import read_rgb, write_png
-from rsicbench.reproduce import roi, roi_masks
-from rsicbench.reproduce.codec import CodecError, create_codec
-from rsicbench.reproduce.models.mroi import CFHPM
-from rsicbench.reproduce.train import TrainConfig, batch_at, train
+from rsicbench.reproduce.roi import providers as roi
+from rsicbench.reproduce.roi import masks as roi_masks
+from rsicbench.reproduce.codecs.base import CodecError, create_codec
+from rsicbench.reproduce.models.mroi.model import CFHPM
+from rsicbench.reproduce.training.train import TrainConfig, batch_at, train
 
 TINY = {"N": 8, "M": 8, "hyper_channels": 8}
 STEPS = 10
@@ -59,7 +60,7 @@ def trained(tmp_path_factory):
 
 
 def test_training_receives_the_providers_mask_not_all_ones(trained):
-    from rsicbench.reproduce.train import load_images, load_masks
+    from rsicbench.reproduce.training.train import load_images, load_masks
 
     cfg, seen = trained["cfg"], trained["seen"]
     assert trained["result"]["roi"] == "provider"
@@ -126,8 +127,7 @@ def test_learned_codec_roi_side_information(trained):
 
 # ----------------------------------------------------------------------------- engine roi_dir
 def _sweep(tmp_path, roi_dir, samples):
-    from rsicbench.reproduce import engine
-
+    from rsicbench.reproduce.evaluation import engine
     spec = engine.SweepSpec(codec="jpeg", dataset="t", split="test", points=[engine.RatePoint(quality=30)],
                             out_root=tmp_path / "rd", metrics={"device": "cpu", "lpips": False}, roi_dir=roi_dir)
     res = engine.run_sweep(spec, samples)
@@ -137,14 +137,13 @@ def _sweep(tmp_path, roi_dir, samples):
 
 def test_engine_roi_dir_partial_empty_full_and_bad(tmp_path, smooth_image):
     from rsicbench.metrics.psnr import roi_psnr
-    from rsicbench.reproduce import engine
-
+    from rsicbench.results import Sample
     h, w = smooth_image.shape[:2]
     names = ["a/partial.png", "b/empty.png", "c/full.png", "d/wrongsize.png", "e/missing.png"]
     samples = []
     for n in names:
         write_png(tmp_path / "img" / n, smooth_image)
-        samples.append(engine.Sample(str(tmp_path / "img" / n), n))
+        samples.append(Sample(str(tmp_path / "img" / n), n))
     partial = np.zeros((h, w), bool)
     partial[: h // 2] = True
     masks = tmp_path / "masks"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rsicbench.reproduce.codec import CodecError, create_codec
-from rsicbench.reproduce.search import bpp_of, find_quality
+from rsicbench.reproduce.codecs.base import CodecError, create_codec
+from rsicbench.reproduce.evaluation.search import bpp_of, find_quality
 
 
 def test_jpeg_nearest_over_whole_range(smooth_image):

@@ -17,8 +17,8 @@ import torch
 import yaml
 
 from rsicbench.imageio import write_png
-from rsicbench.reproduce import cli_train, cli_train_submit
-
+from rsicbench.reproduce.commands import train as cli_train
+from rsicbench.reproduce.commands import train_submit as cli_train_submit
 REPO = Path(__file__).resolve().parents[1]
 
 TINY = ["--set", 'arch={"N": 8, "M": 8}', "--set", "batch=2", "--set", "ckpt_every=2", "--set", "val_every=50",

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from rsicbench.imageio import write_png
-from rsicbench.reproduce.lambdas import to_compressai
+from rsicbench.reproduce.training.lambdas import to_compressai
 
 
 def _images(folder: Path, n: int = 3, size: int = 72) -> Path:
@@ -87,7 +87,7 @@ def test_ddp_two_processes_on_cpu(tmp_path):
 
 def test_ms_ssim_distortion():
     from rsicbench.reproduce.models.registry import create_model
-    from rsicbench.reproduce.train import rd_loss
+    from rsicbench.reproduce.training.train import rd_loss
 
     torch.manual_seed(0)
     net = create_model("bmshj2018-factorized", N=8, M=8)

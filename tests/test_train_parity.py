@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from rsicbench.reproduce.train import TrainConfig
+from rsicbench.reproduce.training.train import TrainConfig
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train_parity.py"
 STEPS = 10
@@ -87,8 +87,8 @@ def test_train_function_matches_reference(bench, tmp_path):
     """Our whole train() (validation, checkpoints and the CDF update of best.pt interleaved)
     ends with the weights of the CompressAI reference loop fed the same batches."""
     from rsicbench.imageio import write_png
-    from rsicbench.reproduce.checkpoints import TABLE_SUFFIXES
-    from rsicbench.reproduce.train import load_checkpoint, load_images, train
+    from rsicbench.reproduce.models.checkpoints import TABLE_SUFFIXES
+    from rsicbench.reproduce.training.train import load_checkpoint, load_images, train
 
     paths = []
     for i, im in enumerate(_images()):

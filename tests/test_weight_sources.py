@@ -12,7 +12,7 @@ import torch
 from compressai import models as cm
 
 from rsicbench.imageio import write_png
-from rsicbench.reproduce.weight_sources import SourceError, codec_options, parse, skip_training
+from rsicbench.reproduce.training.weight_sources import SourceError, codec_options, parse, skip_training
 
 
 def test_parse_and_options(tmp_path):
@@ -50,8 +50,8 @@ def _images(folder, n=2, size=72):
 
 @pytest.mark.slow
 def test_evaluate_zoo_and_checkpoint_sources_reach_summary_and_report(tmp_path, monkeypatch, capsys):
-    from rsicbench.reproduce import cli_evaluate
-    from rsicbench.reproduce.checkpoints import zoo_file
+    from rsicbench.reproduce.commands import evaluate as cli_evaluate
+    from rsicbench.reproduce.models.checkpoints import zoo_file
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(torch.hub, "download_url_to_file", lambda *a, **k: (_ for _ in ()).throw(AssertionError("net")))
@@ -83,8 +83,7 @@ def test_evaluate_zoo_and_checkpoint_sources_reach_summary_and_report(tmp_path, 
 
 
 def test_bad_source_in_config_is_one_error(tmp_path, capsys):
-    from rsicbench.reproduce import cli_evaluate
-
+    from rsicbench.reproduce.commands import evaluate as cli_evaluate
     rc = cli_evaluate.main(["--model", "mbt2018", "--rate", "r0", "--source", "zooo", "--profile", "ci",
                             "--images-dir", str(_images(tmp_path / "i", 1))])
     assert rc == 2 and "source 'zooo': expected train, zoo or checkpoint:<path>" in capsys.readouterr().err
@@ -92,8 +91,8 @@ def test_bad_source_in_config_is_one_error(tmp_path, capsys):
 
 def test_complexity_follows_the_recorded_source(tmp_path, monkeypatch):
     """The complexity stage names results/train/<m>/r1/best.pt; with source zoo only source.json is there."""
-    from rsicbench.reproduce.checkpoints import zoo_file
-    from rsicbench.reproduce.weight_sources import load_weights
+    from rsicbench.reproduce.models.checkpoints import zoo_file
+    from rsicbench.reproduce.training.weight_sources import load_weights
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     z = zoo_file("bmshj2018-factorized", 2)
@@ -109,8 +108,7 @@ def test_folder_command_runs_the_chain(tmp_path, monkeypatch, capsys):
     """`rsicbench folder`: fetch, split, a sweep, BD and the report on a labelled folder (no learned model)."""
     import shutil
 
-    from rsicbench.reproduce import cli_folder
-
+    from rsicbench.reproduce.commands import folder as cli_folder
     root = tmp_path / "proj"
     (root / "configs").mkdir(parents=True)
     from rsicbench.paths import project_root

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 from compressai import models as cm
 
-from rsicbench.reproduce.entropy import GaussianMixtureConditional, JointAutoregressiveGMM
+from rsicbench.reproduce.coding.entropy import GaussianMixtureConditional, JointAutoregressiveGMM
 from rsicbench.reproduce.models.registry import register_model
 
 

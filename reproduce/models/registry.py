@@ -22,7 +22,6 @@ entries are read from that YAML (no model import) and point to models/variants.p
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from typing import Any, Callable
 
@@ -38,12 +37,12 @@ MODEL_MODULES: dict[str, str] = {
     "cheng2020-anchor": "baselines",
     "cheng2020-attn": "baselines",
     "cheng2020-gmm": "baselines",
-    "ltchm": "ltchm",
-    "mgss": "mgss",
-    "mgss_factorized": "mgss",
-    "dmenet": "dmenet",
-    "cfhpm": "mroi",
-    "mroi-cfhpm": "mroi",
+    "ltchm": "ltchm.model",
+    "mgss": "mgss.model",
+    "mgss_factorized": "mgss.model",
+    "dmenet": "dmenet.model",
+    "cfhpm": "mroi.model",
+    "mroi-cfhpm": "mroi.model",
 }
 
 
@@ -59,7 +58,7 @@ def _paper_variant_names() -> list[str]:
     if not path.is_file():
         return []
     table = ((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("common") or {}).get("variants") or {}
-    return [f"{fam}-{var}" for fam, rows in table.items() for var in (rows or {})]
+    return [str(name) for name in table]
 
 
 MODEL_MODULES.update({name: "variants" for name in _paper_variant_names()})
@@ -92,15 +91,17 @@ def registered_by() -> dict[str, str]:
     return dict(_ORIGIN)
 
 
-def _import(mod: str) -> bool:
-    """Import one model module; False if the module itself does not exist (part not built yet)."""
+def _import(mod: str) -> None:
+    """Import one model module of the table; a listed module that does not exist is an error
+    naming it (every module of MODEL_MODULES ships with the package)."""
     try:
         importlib.import_module(mod)
     except ModuleNotFoundError as e:
-        if e.name != mod:  # a real missing dependency, not a missing part
-            raise
-        return False
-    return True
+        if e.name is None or not (mod == e.name or mod.startswith(e.name + ".")):
+            raise  # a dependency of the module: its own message names it
+        names = sorted(n for n, m in MODEL_MODULES.items() if _PKG + m == mod)
+        raise ModuleNotFoundError(f"model module {mod} is missing (reproduce/models/registry.py MODEL_MODULES "
+                                  f"lists it for {', '.join(names) or 'no model'})", name=mod) from None
 
 
 def load_all() -> None:
@@ -109,14 +110,9 @@ def load_all() -> None:
         _import(mod)
 
 
-def _available(mod: str) -> bool:
-    return mod in sys.modules or importlib.util.find_spec(mod) is not None
-
-
 def list_models() -> list[str]:
-    """Every model name: the table (modules that exist) plus anything registered elsewhere."""
-    names = {n for n, m in MODEL_MODULES.items() if _available(_PKG + m)}
-    return sorted(names | set(_MODELS))
+    """Every model name: the table plus anything registered elsewhere (imports no model module)."""
+    return sorted(set(MODEL_MODULES) | set(_MODELS))
 
 
 def create_model(name: str, **cfg: Any):

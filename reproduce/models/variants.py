@@ -4,9 +4,9 @@ Importing this module registers every variant (the registry's table maps each va
 to this module, read from the same config without importing torch: registry.py
 `_paper_variant_names`).
 
-The variant table is configuration (configs/papers.yaml `common.variants`): family ->
-variant -> builder keyword arguments (module switches). Each row becomes a registered model
-so that training (`create_model(<name>, **arch)`), the checkpoint (`model_name`) and the
+The variant table is configuration (configs/papers.yaml `common.variants`): one row
+`<family>-<variant>: builder keyword arguments (module switches)`, grouped by family here.
+Each row becomes a registered model so that training (`create_model(<name>, **arch)`), the checkpoint (`model_name`) and the
 learned codec (`create_codec(<name>, ...)`) all use the variant's own name, while the code
 stays one builder per paper (an ablation is a params entry, not copied code).
 
@@ -24,7 +24,7 @@ import inspect
 from functools import lru_cache
 from typing import Any, Callable
 
-#: family (configs/papers.yaml variants key) -> registered builder of that family
+#: family (the `<family>-` prefix of a configs/papers.yaml variants row) -> registered builder of that family
 FAMILIES = {"ltchm": "ltchm", "mgss": "mgss", "mgss_factorized": "mgss_factorized", "dmenet": "dmenet"}
 #: profile-wide width keys that a family may not take (dropped instead of raising)
 OPTIONAL_WIDTHS = ("M",)
@@ -32,19 +32,20 @@ OPTIONAL_WIDTHS = ("M",)
 
 @lru_cache(maxsize=1)
 def variant_table() -> dict[str, dict[str, dict]]:
-    """configs/papers.yaml `common.variants` (profile-independent)."""
-    from rsicbench.config import load_params
+    """configs/papers.yaml `common.variants` (profile-independent) as family -> variant -> switches."""
+    from rsicbench.config import load_params, variants_by_family
     from rsicbench.paths import project_root
 
     path = project_root() / "configs" / "papers.yaml"
-    table = (load_params(path).get("common") or {}).get("variants")
-    if not isinstance(table, dict):
+    flat = (load_params(path).get("common") or {}).get("variants")
+    if not isinstance(flat, dict):
         raise ValueError(f"{path}: `common.variants` missing or not a mapping")
+    table = variants_by_family(flat)
     for fam, rows in table.items():
         if fam not in FAMILIES:
             raise ValueError(f"{path}: unknown variant family {fam!r}; known: {', '.join(FAMILIES)}")
         if not isinstance(rows, dict) or not all(isinstance(v, dict) for v in rows.values()):
-            raise ValueError(f"{path}: variants.{fam} must map variant names to keyword mappings")
+            raise ValueError(f"{path}: variants: each {fam}-<variant> row must be a keyword mapping")
     return table
 
 
@@ -100,9 +101,9 @@ def register_family(family: str, builder: Callable[..., Any], model_cls: type | 
 
 
 def _register_all() -> None:
-    from rsicbench.reproduce.models.dmenet import DMENet, build_dmenet
-    from rsicbench.reproduce.models.ltchm import LTCHM, build_ltchm
-    from rsicbench.reproduce.models.mgss import MGSSFactorized, MGSSNet, build_mgss, build_mgss_factorized
+    from rsicbench.reproduce.models.dmenet.model import DMENet, build_dmenet
+    from rsicbench.reproduce.models.ltchm.model import LTCHM, build_ltchm
+    from rsicbench.reproduce.models.mgss.model import MGSSFactorized, MGSSNet, build_mgss, build_mgss_factorized
 
     register_family("ltchm", build_ltchm, LTCHM)
     register_family("mgss", build_mgss, MGSSNet)

@@ -1,0 +1,2 @@
+"""DMENet: its blocks (blocks.py) and the model composed from them (model.py).
+"""

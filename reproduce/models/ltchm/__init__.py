@@ -1,0 +1,2 @@
+"""LTCHM: its blocks (blocks.py) and the model composed from them (model.py).
+"""

@@ -1,0 +1,2 @@
+"""MROI-CFHPM and its CFHPM base (model.py).
+"""

@@ -1,0 +1,123 @@
+"""Per-paper ablation tables: each variant vs ITS paper's baseline variant, beside the claims.
+
+Input (the engine's RD layout, docs/architecture.md):
+    results/rd/<ds>/<model>/q<i>/summary.json   (mean bpp, psnr, describe.arch ...)
+where <model> = `<family>-<variant>` (configs/papers.yaml variants; reproduce/models/variants.py)
+and q<i> = the rate tags that were evaluated. Output: results/ablation/<paper>.json.
+
+Per variant: its module switches, the rate points found, BD-rate (PSNR) and BD-PSNR vs the
+family's `baseline` variant (rsicbench.metrics.bd: pchip, negative BD-rate = fewer bits), the
+parameter count of the model as evaluated (arch from the summary), and the paper's claimed
+numbers for that variant (claims/<paper>.yaml, subject `<family>:<variant>`). A BD that
+cannot be computed (fewer than 2 rate points, non-monotonic curve, missing run) is reported
+as value null with `valid: false` and the reasons - never silently dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rsicbench import results
+from rsicbench.claims import read_claims
+
+#: paper -> (claims file stem, variant families whose ablations it reports)
+PAPERS = {"ltchm": ("ltchm", ["ltchm"]), "mgss": ("mgssnet", ["mgss", "mgss_factorized"]),
+          "dmenet": ("dmenet", ["dmenet"])}
+BASELINE = "baseline"
+
+
+def read_points(rd_root: Path, model: str) -> tuple[list[dict], list[str]]:
+    """Mean RD points (sorted by bpp) of every q<i> of `model`; plus problems found."""
+    d = rd_root / model
+    points, problems = [], []
+    if not d.is_dir():
+        return [], [f"{d}: no RD results (variant not evaluated)"]
+    for _, tag, folder in results.point_dirs(rd_root.parent, rd_root.name, model):
+        if not tag.startswith("q"):
+            continue  # matched-rate points (bpp<t>) are not on the RD curve
+        s = folder / results.SUMMARY
+        js = results.read_summary(s)
+        bpp, psnr = js["mean"].get("bpp"), js["mean"].get("psnr")
+        if js.get("n_ok", 0) == 0 or bpp is None or psnr is None:
+            problems.append(f"{s}: no successfully coded image")
+            continue
+        points.append({"qtag": js.get("qtag", s.parent.name), "bpp": float(bpp), "psnr": float(psnr),
+                       "n_ok": int(js.get("n_ok", 0)), "arch": (js.get("describe") or {}).get("arch"),
+                       "lambda_compressai": (js.get("describe") or {}).get("lambda_compressai")})
+    points.sort(key=lambda p: p["bpp"])
+    return points, problems
+
+
+def _bd(kind: str, anchor: list[dict], test: list[dict]) -> dict:
+    from rsicbench.metrics.bd import bd_psnr, bd_rate
+
+    fn = bd_rate if kind == "rate" else bd_psnr
+    r = fn([p["bpp"] for p in anchor], [p["psnr"] for p in anchor],
+           [p["bpp"] for p in test], [p["psnr"] for p in test]).as_dict()
+    if r["value"] is not None and isinstance(r["value"], float) and math.isnan(r["value"]):
+        r["value"] = None
+    if isinstance(r.get("overlap"), float) and math.isnan(r["overlap"]):
+        r["overlap"] = None
+    return r
+
+
+def _unavailable(reason: str) -> dict:
+    return {"value": None, "valid": False, "warnings": [reason]}
+
+
+def count_params(model: str, arch: dict | None) -> int | None:
+    if arch is None:
+        return None
+    from rsicbench.reproduce.models.registry import create_model
+
+    net = create_model(model, **arch)
+    return int(sum(p.numel() for p in net.parameters()))
+
+
+def paper_claims(claims: list[dict], family: str, variant: str) -> list[dict]:
+    subject = f"{family}:{variant}"
+    keep = ("id", "ref", "quantity", "value", "unit", "dataset", "note")
+    return [{k: c[k] for k in keep if k in c} for c in claims if c.get("subject") == subject]
+
+
+def ablation_table(paper: str, variants: dict[str, dict], rd_root: Path, claims_path: Path,
+                   profile: str, with_params: bool = True) -> dict[str, Any]:
+    """The ablation table of one paper (see module docstring). `variants`: papers.yaml `variants`
+    (rows `<family>-<variant>: switches`)."""
+    from rsicbench.config import variants_by_family
+
+    if paper not in PAPERS:
+        raise ValueError(f"unknown paper {paper!r}; choose one of {', '.join(PAPERS)}")
+    claims = read_claims(claims_path).claims
+    rows = []
+    by_family = variants_by_family(variants)
+    for family in PAPERS[paper][1]:
+        table = by_family.get(family)
+        if not table or BASELINE not in table:
+            raise ValueError(f"configs/papers.yaml: variants needs a `{family}-{BASELINE}` row")
+        anchor_name = f"{family}-{BASELINE}"
+        anchor, anchor_problems = read_points(rd_root, anchor_name)
+        for var in sorted(table, key=lambda v: (v != BASELINE, v)):
+            name = f"{family}-{var}"
+            pts, problems = read_points(rd_root, name)
+            if var == BASELINE:
+                bdr = bdp = _unavailable("the anchor itself")
+            elif not anchor:
+                bdr = bdp = _unavailable("; ".join(anchor_problems) or f"{anchor_name}: no RD points")
+            elif not pts:
+                bdr = bdp = _unavailable("; ".join(problems) or f"{name}: no RD points")
+            else:
+                bdr, bdp = _bd("rate", anchor, pts), _bd("quality", anchor, pts)
+            arch = next((p["arch"] for p in pts if p.get("arch")), None)
+            rows.append({
+                "variant": name, "family": family, "modules": dict(table[var]),
+                "anchor": anchor_name, "rd_points": pts, "problems": problems,
+                "bd_rate_psnr": bdr, "bd_psnr": bdp,
+                "params": count_params(name, arch) if with_params else None, "arch": arch,
+                "paper_claims": paper_claims(claims, family, var),
+            })
+    return {"paper": paper, "profile": profile, "rd_root": str(rd_root), "claims": str(claims_path),
+            "bd_method": "pchip (rsicbench.metrics.bd), rate = bpp, quality = PSNR (dB)",
+            "anchor_rule": "each family's `baseline` variant", "rows": rows}

@@ -1,0 +1,125 @@
+"""Resolve one training run's settings: profile + per-model block + `--set` overrides ->
+a checked TrainConfig (the architecture, lambda conversion and seed a run really uses)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from rsicbench.reproduce.training.lambdas import (
+    to_compressai,
+)
+
+from rsicbench.config import deep_merge
+from rsicbench.errors import UserError
+
+# TrainConfig fields that --set may not change: they come from --model and --rate
+_NOT_SETTABLE = ("model", "lam")
+
+
+# settings that must be >= 1 (a run with steps <= 0 would exit 0 and write nothing)
+_POSITIVE = ("steps", "batch", "patch", "val_every", "val_patch", "val_images", "ckpt_every", "threads")
+
+
+
+def settable_keys() -> list[str]:
+    from rsicbench.reproduce.training.train import TrainConfig
+
+    return sorted(k for k in TrainConfig.__dataclass_fields__ if k not in _NOT_SETTABLE)
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """`--set KEY=JSON` items -> {key: value}: keys checked against TrainConfig, values parsed
+    as JSON (a bare word is accepted as a string only for text settings such as distortion)."""
+    from rsicbench.reproduce.training.train import TrainConfig
+
+    keys, out = settable_keys(), {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        k = k.strip()
+        if not sep or not k:
+            raise UserError(f"--set {item!r}: expected KEY=JSON, e.g. --set batch=2")
+        if k not in keys:
+            raise UserError(f"--set {item!r}: unknown key {k!r}; valid keys: {', '.join(keys)}")
+        default = TrainConfig.__dataclass_fields__[k].default
+        try:
+            out[k] = json.loads(v)
+        except json.JSONDecodeError:
+            if not isinstance(default, str):
+                raise UserError(f"--set {item!r}: {v!r} is not valid JSON") from None
+            out[k] = v
+    return out
+
+
+def _check_value(key: str, value, default) -> None:
+    def bad(expected: str):
+        return UserError(f"train setting {key}: expected {expected}, got {value!r}")
+
+    if key in ("arch",):
+        if not isinstance(value, dict):
+            raise bad("a mapping, e.g. {\"N\": 8, \"M\": 8}")
+    elif isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        if key in _POSITIVE and value < 1:
+            raise bad("an integer >= 1")
+        if value < 0:
+            raise bad("an integer >= 0")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise bad("a finite number >= 0")
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            raise bad("a string")
+    elif isinstance(default, (tuple, list)):
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 < x < 1 for x in value):
+            raise bad("a list of fractions of the run in (0, 1), e.g. [0.9]")
+
+
+def check_config(tc) -> None:
+    """Every field of a TrainConfig has a usable value, else a UserError naming the setting."""
+    import dataclasses
+
+    for f in dataclasses.fields(tc):
+        if f.name not in _NOT_SETTABLE:
+            default = f.default if f.default is not dataclasses.MISSING else None
+            _check_value(f.name, getattr(tc, f.name), default)
+
+
+def run_config(model: str, rate: str, cfg: dict, overrides: dict | None = None):
+    """The TrainConfig of one (model, rate tag) from the merged train settings."""
+    from rsicbench.reproduce.training.train import TrainConfig
+
+    models = cfg.get("models", {})
+    if model not in models:
+        raise ValueError(f"configs/train.yaml: no entry for model {model!r}; known: {', '.join(sorted(models))}")
+    spec = models[model]
+    if not (rate.startswith("r") and rate[1:].isdigit()):
+        raise ValueError(f"rate tag {rate!r}: expected r<index>, e.g. r0")
+    lambdas = spec.get("lambdas", [])
+    i = int(rate[1:])
+    if i >= len(lambdas):
+        raise ValueError(f"configs/train.yaml: {model} has {len(lambdas)} lambdas, no {rate}")
+    lam = to_compressai(lambdas[i], spec.get("lambda_convention", "compressai"))
+    train_cfg = deep_merge(cfg.get("train", {}), spec.get("train", {}))
+    arch = deep_merge(cfg.get("arch", {}), spec.get("arch", {}))
+    per_rate = spec.get("arch_per_rate")  # widths that change with λ (LTCHM: C=192/256, Fig. 1)
+    if per_rate is not None:
+        if not isinstance(per_rate, list) or len(per_rate) != len(lambdas):
+            raise ValueError(f"configs/train.yaml: {model}.arch_per_rate must list one arch mapping per λ "
+                             f"({len(lambdas)})")
+        arch = deep_merge(arch, per_rate[i] or {})
+    merged = {**train_cfg, "model": model, "lam": lam, "arch": arch,
+              "seed": cfg.get("seed", 0), "threads": cfg.get("threads", 2)}
+    # --set overrides win over everything above, the profile's arch, seed and threads included
+    over = dict(overrides or {})
+    if "arch" in over:
+        if not isinstance(over["arch"], dict):
+            raise UserError(f"--set arch: expected a mapping, e.g. {{\"N\": 8, \"M\": 8}}, got {over['arch']!r}")
+        merged["arch"] = deep_merge(arch, over.pop("arch"))
+    merged.update(over)
+    return TrainConfig.from_dict(merged)
