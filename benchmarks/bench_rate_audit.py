@@ -2,17 +2,27 @@
 
 Trains a ci-width model for `--steps` steps (reproduce.train.train, 64-px crops of UC Merced
 from the raw mirror), then runs the engine and `rate_check` (the `evaluate` stage's audit) on
-`--images` UC Merced 256x256 images (one per class), and breaks the real bytes down into
-header and string groups next to each likelihood tensor's estimate. Writes
-results/bench/rate_audit/<model>-l<lam>-s<steps>/summary.json and prints it.
+`--images` UC Merced 256x256 images (one per class), and breaks real/est down by cause
+(bytes per image, coding/coded_info.py):
+  forward    eval-mode forward likelihoods (the estimate before #16: other symbols for
+             CompressAI's autoregressive models)
+  model      the model's likelihoods of exactly the coded symbols (= the audit's bpp_est)
+  table      the same at the scale-table scales the coder uses (GaussianConditional)
+  cdf        the coder's integer CDFs incl. escapes (compressai models)
+  strings    the real entropy-coded strings; strings - cdf = rANS/ANS flush and framing
+  header     container bytes around the strings
+Writes results/bench/rate_audit/<model>-l<lam>-s<steps>/summary.json and prints it;
+`--table` instead collects every summary.json there into table.md / table.csv.
 
     python benchmarks/bench_rate_audit.py bmshj2018-hyperprior 0.05 100 --images 8
+    python benchmarks/bench_rate_audit.py --table
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -24,12 +34,22 @@ ARCH = {"ltchm": {"N": 16, "ep_hidden": 32}, "dmenet": {"N": 16}, "cheng2020-anc
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("model")
-    ap.add_argument("lam", type=float, help="internal lambda (reproduce/training/lambdas.py)")
-    ap.add_argument("steps", type=int)
+    ap.add_argument("model", nargs="?")
+    ap.add_argument("lam", type=float, nargs="?", help="internal lambda (reproduce/training/lambdas.py)")
+    ap.add_argument("steps", type=int, nargs="?")
     ap.add_argument("--images", type=int, default=8)
     ap.add_argument("--out", type=Path, default=Path("results/bench/rate_audit"))
+    ap.add_argument("--table", action="store_true", help="collect the summaries under --out into table.md/csv")
+    ap.add_argument("--arch", type=json.loads, default=None,
+                    help='widths instead of the ci-like ARCH entry, e.g. \'{"N": 32}\' (named in the run folder)')
     a = ap.parse_args(argv)
+    if a.table:
+        from rate_audit_table import write_table
+
+        print(write_table(a.out))
+        return 0
+    if a.steps is None:
+        ap.error("model, lam and steps are required (or --table)")
 
     from _common import pin_threads
 
@@ -45,7 +65,9 @@ def main(argv=None) -> int:
     from rsicbench.reproduce.codecs.base import create_codec
     from rsicbench.reproduce.training.train import TrainConfig, train
 
-    root = a.out / f"{a.model}-l{a.lam:g}-s{a.steps}"
+    arch = a.arch or ARCH.get(a.model, {"N": 16, "M": 24})
+    tag = "".join(f"-{k}{v}" for k, v in sorted(a.arch.items())) if a.arch else ""
+    root = a.out / f"{a.model}-l{a.lam:g}-s{a.steps}{tag}"
     root.mkdir(parents=True, exist_ok=True)
     allp = engine.samples_from_folder(shared_path("datasets", "ucmerced"))
     evals = engine.subset(allp, per_class=1, max_images=a.images)
@@ -53,7 +75,7 @@ def main(argv=None) -> int:
     trainp = [s.path for s in engine.subset(allp, per_class=3) if s.path not in held_out][:48]
     t0 = time.time()
     if not (root / "run" / "best.pt").exists():
-        cfg = TrainConfig(model=a.model, lam=a.lam, arch=ARCH.get(a.model, {"N": 16, "M": 24}), steps=a.steps,
+        cfg = TrainConfig(model=a.model, lam=a.lam, arch=arch, steps=a.steps,
                           batch=4, patch=64, lr=1e-3, val_every=a.steps, ckpt_every=a.steps, val_patch=64,
                           val_images=4, threads=1)
         train(cfg, trainp, trainp[:4], root / "run", progress=False)
@@ -66,23 +88,36 @@ def main(argv=None) -> int:
     res = engine.run_sweep(spec, evals)
     codec = create_codec(a.model, 0, **opts)
     summ = rate_check(codec, evals, spec.point_dir(spec.points[0]))
-    header, real_sum, est_sum = [], None, {}
+    header, real_sum, fwd_sum, coded = [], None, {}, {}
     for s in sorted(evals, key=lambda s: s.relpath):
         img = read_rgb(s.path)
-        data = codec.encode(img)
+        data = codec.encode(img)  # an ROI model takes the `full` provider (opts)
         c = container.unpack(data, learned_stream.layout(codec), learned_stream.tag(codec))
         header.append(len(data) - sum(len(x) for g in c.strings for x in g))
         x, _, _ = codec._to_tensor(img)
         with torch.no_grad():
             out = codec.model(x, roi=torch.ones(1, 1, *x.shape[-2:])) if codec.needs_roi else codec.model(x)
         for k, v in out["likelihoods"].items():
-            est_sum[k] = est_sum.get(k, 0.0) + float((-torch.log2(v)).sum()) / 8
+            fwd_sum[k] = fwd_sum.get(k, 0.0) + float((-torch.log2(v)).sum()) / 8
+        for k, b in codec.coded_bits(img).items():
+            if b.symbols:
+                acc = coded.setdefault(k, dict.fromkeys(("model", "table", "cdf"), 0.0))
+                for f in acc:  # table/cdf stay NaN where a coder has none
+                    acc[f] += getattr(b, f) / 8
         real = [sum(len(x) for x in g) for g in c.strings]
         real_sum = [p + q for p, q in zip(real_sum or [0] * len(real), real)]
     n = len(header)
-    summ.update(model=a.model, lam=a.lam, steps=a.steps, header_bytes=sorted(set(header)), failed=len(res.failed),
+    tot = {f: sum(v[f] for v in coded.values() if not math.isnan(v[f])) / n for f in ("model", "table", "cdf")}
+    # a coder without table/cdf bits (GMM) counts its model bits there: its cost shows as flush
+    for f in ("table", "cdf"):
+        tot[f] += sum(v["model"] for v in coded.values() if math.isnan(v[f])) / n
+    strings = sum(real_sum) / n
+    bytes_pi = {"forward": sum(fwd_sum.values()) / n, **tot, "strings": strings, "header": sum(header) / n}
+    summ.update(model=a.model, lam=a.lam, steps=a.steps, arch=arch, header_bytes=sorted(set(header)), failed=len(res.failed),
                 group_bytes_real=[round(v / n, 1) for v in real_sum],
-                likelihood_bytes_est={k: round(v / n, 1) for k, v in est_sum.items()},
+                likelihood_bytes_forward={k: round(v / n, 1) for k, v in fwd_sum.items()},
+                coded_bytes={k: {f: round(x / n, 1) for f, x in v.items()} for k, v in coded.items()},
+                bytes_per_image={k: round(v, 2) for k, v in bytes_pi.items()},
                 train_s=round(t_train, 1), total_s=round(time.time() - t0, 1))
     print(json.dumps(summ))
     (root / "summary.json").write_text(json.dumps(summ, indent=1, sort_keys=True))

@@ -74,7 +74,9 @@ def rd_points_csv(ctx: Context) -> str:
 
 
 def metrics_summary(ctx: Context, done: list[Section]) -> dict[str, Any]:
-    out: dict[str, Any] = {"profile": ctx.profile, "sections_produced": sorted(s.id for s in done if s.produced)}
+    out: dict[str, Any] = {"profile": ctx.profile, "sections_produced": sorted(s.id for s in done if s.produced),
+                           # as numbers too, so the CI gate sees a section that stopped being produced
+                           "sections": {"produced": sum(s.produced for s in done), "total": len(done)}}
     bd: dict[str, Any] = {}
     for ds in ctx.bd_names:
         for r in ctx.bd(ds) or []:

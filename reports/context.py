@@ -219,8 +219,11 @@ class Context:
                 return None
             why = f"paper on {claim.dataset}, ours on {ds}" if claim.dataset and claim.dataset != ds else ""
             warn = f"; warning: {'; '.join(map(str, bd.get('warnings')))}" if bd.get("warnings") else ""
+            boot = row.get("bd_rate_psnr_ci") if claim.quantity in ("bd_rate", "bd_rate_psnr") else None
+            ci = ((float(boot["ci_low"]), float(boot["ci_high"])) if isinstance(boot, dict) and boot.get("computable")
+                  else None)  # the paired-bootstrap CI (reproduce/evaluation/paired_bd.py)
             return Measured(float(bd["value"]), f"results/ablation/{paper}.json: {name} vs {row.get('anchor')} on {ds}{warn}",
-                            mismatch=why)
+                            ci, mismatch=why)
         return None
 
     def measured_bd(self, ds: str | None, codec: str, anchor: str, quantity: str) -> Measured | None:

@@ -336,7 +336,8 @@ def load_downstream(results: Path) -> dict[str, DownstreamRun]:
 def load_ablation(results: Path) -> dict[str, dict[str, Any]]:
     """paper -> results/ablation/<paper>.json (reproduce/papers/ablation.py: `rows` of variants, each
     with `variant`, `family`, `modules`, `rd_points`, `bd_rate_psnr`/`bd_psnr` dicts
-    {value, valid, warnings}, `params`, `paper_claims`)."""
+    {value, valid, warnings}, `bd_rate_psnr_ci` (reproduce/evaluation/paired_bd.py) and its
+    `difference`, `params`, `paper_claims`)."""
     base = results / "ablation"
     out: dict[str, dict[str, Any]] = {}
     for p in sorted(base.glob("*.json")) if base.is_dir() else []:

@@ -6,7 +6,11 @@ Verdict rule (docs/report.md): a claim is
     measure that setting);
   * otherwise "reproduced" when |ours - claimed| <= the tolerance for its quantity
     (configs/report.yaml `tolerance:`; relative tolerances for params/FLOPs/time/memory),
-    else "not reproduced".
+    else "not reproduced";
+  * then qualified (docs/report.md "Learned rows"): a quality/rate claim resting on a model
+    that is undertrained (below JPEG at every rate) is "not comparable" and says so; an
+    ablation BD-rate whose paired-bootstrap CI includes 0 says "no difference measured";
+    a `train_steps` claim is a setting (the budget fraction's denominator), never a result.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from rsicbench.reports.budget import budget_cell, claim_models, claim_undertrained, learned_status, undertrained_note
 from rsicbench.reports.context import ANCHOR, CLAIM_COMPLEXITY, COMPLEXITY_FIELDS, Context, complexity_key
 from rsicbench.reports.htmlutil import Section, esc, fmt, missing, note, profile_tag, table
 from rsicbench.reports.htmlutil import table as table_html
 from rsicbench.reports.loaders import Claim
 
 REPRODUCED, NOT_REPRODUCED, NOT_COMPARABLE = "reproduced", "not reproduced", "not comparable at this profile"
+NO_DIFFERENCE = "no difference measured"  # = reproduce.evaluation.paired_bd.NO_DIFFERENCE, as the ablation file writes it
 
 
 def tolerance_for(cfg: dict, quantity: str) -> tuple[float, bool]:
@@ -37,8 +43,51 @@ def tolerance_for(cfg: dict, quantity: str) -> tuple[float, bool]:
     return float(spec), False
 
 
+# claims whose number depends on how well a model trained (not architecture counts or settings)
+TRAINING_DEPENDENT = ("bd_", "psnr", "oa", "roi_psnr", "msssim")
+
+
 def verdict(ctx: Context, claim: Claim, ours) -> tuple[str, str]:
-    """(verdict, why)."""
+    """(verdict, why), qualified by the learned-row rules (module docstring)."""
+    if claim.quantity == "train_steps":
+        return NOT_COMPARABLE, "a training setting (the denominator of the learned rows' budget fraction), not a result"
+    v, why = _verdict(ctx, claim, ours)
+    if not claim.quantity.startswith(TRAINING_DEPENDENT):
+        return v, why
+    under = claim_undertrained(ctx, claim.subject)
+    if under:
+        v, why = NOT_COMPARABLE, f"{under}: says nothing about the method; {why}"
+    ci = _ablation_ci(ctx, claim)
+    if ci and ci.get("difference") == NO_DIFFERENCE:
+        why += (f"; ours: {NO_DIFFERENCE} (paired-bootstrap {ci['ci']:.0%} CI [{fmt(ci['ci_low'], 2)}, "
+                f"{fmt(ci['ci_high'], 2)}] % includes 0, {ci['n_images']} images)")
+    return v, why
+
+
+def _ablation_ci(ctx: Context, claim: Claim) -> dict | None:
+    """The bootstrap CI of our BD-rate for a `<family>:<variant>` BD-rate claim (results/ablation)."""
+    if ":" not in claim.subject or claim.quantity not in ("bd_rate", "bd_rate_psnr"):
+        return None
+    name = "-".join(claim.subject.split(":", 1))
+    for abl in ctx.ablation.values():
+        for r in abl.get("rows", []):
+            if r.get("variant") == name and isinstance(r.get("bd_rate_psnr_ci"), dict):
+                return r["bd_rate_psnr_ci"]
+    return None
+
+
+def _claim_budget(ctx: Context, claim: Claim) -> str:
+    """The budget of the learned models a claim rests on, on the claim's dataset when measured there."""
+    cells = []
+    for m in claim_models(ctx, claim.subject):
+        for ds in dict.fromkeys([claim.dataset or "", *ctx.rd_names]):
+            if ds in ctx.rd_names and learned_status(ctx, ds, m)[0] is not None:
+                cells.append(f"<b>{esc(m)}</b> ({esc(ds)}): {budget_cell(ctx, ds, m)}")
+                break
+    return "<br>".join(cells) or "—"
+
+
+def _verdict(ctx: Context, claim: Claim, ours) -> tuple[str, str]:
     if claim.value is None:
         return NOT_COMPARABLE, "qualitative claim (no number to compare)"
     if ours is None or ours.value is None or math.isnan(ours.value):
@@ -92,9 +141,10 @@ def section_claims(ctx: Context) -> Section:
             counts[v] += 1
             rows.append([f"<code>{esc(c.id)}</code>", esc(c.ref), esc(c.dataset or "—"), f"<code>{esc(c.quantity)}</code>",
                          esc(c.subject) + (f" vs {esc(c.anchor)}" if c.anchor else ""), _claimed_cell(c),
-                         _ours_cell(ours), esc(ctx.profile), _verdict_cell(v, why)])
+                         _ours_cell(ours), esc(ctx.profile), _verdict_cell(v, why), _claim_budget(ctx, c)])
         parts.append(f"<h3>{esc(paper)}</h3>")
-        parts.append(table(["claim", "where", "dataset", "quantity", "subject", "claimed", "ours", "profile", "verdict"],
+        parts.append(table(["claim", "where", "dataset", "quantity", "subject", "claimed", "ours", "profile", "verdict",
+                            "our model's budget"],
                            rows, caption=f"{esc(paper)}, ours at {profile_tag(ctx.profile)}"))
     summary = ", ".join(f"{fmt(n)} {esc(k)}" for k, n in counts.items())
     return Section("claims", "Paper claims: claimed vs ours",
@@ -144,19 +194,40 @@ def _ablation_row(ctx: Context, paper: str, family: str, name: str, r: dict | No
                               f"ablation stage not run)</span>" if qtags else
                               f' <span class="iqr">(no results/ablation/{esc(paper)}.json row, '
                               f"no RD points under results/rd/{esc(ds)}/{esc(name)})</span>"))
-        return [esc(name), mod_txt, "—", "—", "—", "—", _variant_claims(ctx, family, var), status]
+        return [esc(name), mod_txt, "—", "—", "—", "—", _budget(ctx, ds, rd_names, name), _variant_claims(ctx, family, var),
+                status]
     pts = r.get("rd_points") or []
     is_base = var == "baseline"
     status = ("baseline (anchor)" if is_base else "ok" if (r.get("bd_rate_psnr") or {}).get("value") is not None
               else "not evaluated" if not pts else "BD refused")
+    if r.get("difference"):
+        status += f"<br><b>{esc(r['difference'])}</b>"
     if r.get("problems"):
         status += f'<br><span class="iqr">{esc("; ".join(map(str, r["problems"])))}</span>'
+    under = [u for u in (undertrained_note(ctx, ds, m) for m in (name, r.get("anchor") or "")) if u] if ds in ctx.rd_names else []
+    if under:
+        status += f'<br><span class="bad">{esc("; ".join(under))}: the difference says nothing about the modules</span>'
     pt_txt = f"{len(pts)}: " + ", ".join(f"{esc(p.get('qtag'))} ({fmt(p.get('bpp'))} bpp, {fmt(p.get('psnr'), 2)} dB)"
                                          for p in pts) if pts else "0"
     return [esc(name), mod_txt, pt_txt,
-            "—" if is_base or not pts else _bd_value_cell(r.get("bd_rate_psnr")),
+            "—" if is_base or not pts else _bd_value_cell(r.get("bd_rate_psnr")) + _ci_cell(r.get("bd_rate_psnr_ci")),
             "—" if is_base or not pts else _bd_value_cell(r.get("bd_psnr")),
-            fmt(r.get("params")), _variant_claims(ctx, family, var), status]
+            fmt(r.get("params")), _budget(ctx, ds, rd_names, name), _variant_claims(ctx, family, var), status]
+
+
+def _budget(ctx: Context, ds: str, rd_names: set, name: str) -> str:
+    return budget_cell(ctx, ds, name) if name in rd_names else "—"
+
+
+def _ci_cell(ci) -> str:
+    """The paired-bootstrap interval of a variant's BD-rate (reproduce/evaluation/paired_bd.py), or why there is none."""
+    if not isinstance(ci, dict):
+        return ""
+    failed = f", {ci['n_failed']} of {ci['n_boot']} resamples not computable" if ci.get("n_failed") else ""
+    if not ci.get("computable"):
+        return f'<br><span class="iqr">no CI: {esc(ci.get("reason"))}{esc(failed)}</span>'
+    return (f'<span class="iqr"> [{fmt(ci["ci_low"], 2)}, {fmt(ci["ci_high"], 2)}]<br>paired bootstrap, {ci["ci"]:.0%}, '
+            f'{ci["n_images"]} images, {ci["n_boot"]} resamples{esc(failed)}</span>')
 
 
 def _ablation_paper(ctx: Context, paper: str, claims_stem: str, families: list[str], variants: dict) -> list[str]:
@@ -177,8 +248,8 @@ def _ablation_paper(ctx: Context, paper: str, claims_stem: str, families: list[s
     parts = [f"<h3>{head}</h3>"]
     if table is None:
         parts.append(missing(f"ablation-{paper}", ctx.results / "ablation" / f"{paper}.json"))
-    parts.append(table_html(["variant", "modules", "our rate points", "BD-rate % vs baseline", "BD-PSNR dB vs baseline",
-                             "params", "paper (same variant)", "status"], rows,
+    parts.append(table_html(["variant", "modules", "our rate points", "BD-rate % vs baseline [CI]", "BD-PSNR dB vs baseline",
+                             "params", "budget", "paper (same variant)", "status"], rows,
                             caption=f"{esc(paper)} ablation on {esc(ds)}, ours at "
                                     f"{profile_tag(str((table or {}).get('profile', ctx.profile)))}"))
     return parts
@@ -211,7 +282,9 @@ def section_ablation(ctx: Context) -> Section:
                   "variant against its family's <code>baseline</code> variant on the papers' evaluation set, from "
                   "<code>results/ablation/&lt;paper&gt;.json</code> (reproduce/papers/ablation.py, pchip), beside the paper's "
                   "numbers for that variant. A BD the ablation stage refused shows its reason; "
-                  "“not run” = the ablation file does not exist yet.")]
+                  "“not run” = the ablation file does not exist yet. Brackets: the paired-bootstrap confidence "
+                  "interval of the BD-rate over the images both curves share; an interval that includes 0 reads "
+                  "<b>no difference measured</b>. Budget and <b>undertrained</b>: docs/report.md “Learned rows”.")]
     produced = False
     for paper, (claims_stem, families) in papers.items():
         produced |= ctx.ablation.get(paper) is not None
@@ -337,22 +410,24 @@ def _oa_table(ctx: Context, ds: str, summ: dict, targets: list[str]) -> str:
     measured = set(ctx.rd(ds)) if ds in ctx.rd_names else set()
     cl = summ.get("clean") or {}
     rows = [["original (no compression), whole test split"] + [fmt(cl.get("oa"), 2)] * len(targets)
-            + ["—", f'{fmt(cl.get("n_images"))} images']]
+            + ["—", f'{fmt(cl.get("n_images"))} images', "—"]]
     if cl.get("n_coded_images"):  # the same images the codec rows were scored on
         rows.append(["original (no compression), the codecs' images"] + [fmt(cl.get("oa_coded_images"), 2)] * len(targets)
-                    + ["—", f'{fmt(cl.get("n_coded_images"))} images'])
+                    + ["—", f'{fmt(cl.get("n_coded_images"))} images', "—"])
     for codec in sorted(set(codecs) | measured):
         d = codecs.get(codec)
         if d is None:
             rows.append([esc(codec)] + ["—"] * len(targets)
-                        + ["—", '<span class="iqr">not scored: classify-eval ran before this codec had results</span>'])
+                        + ["—", '<span class="iqr">not scored: classify-eval ran before this codec had results</span>',
+                           budget_cell(ctx, ds, codec)])
             continue
         ats = d.get("at_target") or {}
         bd = d.get("bd_oa_vs_anchor")
         bd_txt = "anchor" if codec == summ.get("anchor") else (fmt(bd, 2) if bd is not None else "— <span class='iqr'>(curves do not overlap / &lt;2 points)</span>")
         npts = len(d.get("curve") or []) + len(d.get("matched") or [])
-        rows.append([esc(codec)] + [_target_cell(ats.get(t)) for t in targets] + [bd_txt, fmt(npts)])
-    return table(["codec"] + [f"OA at {esc(t)} bpp" for t in targets] + [f"BD-OA vs {esc(summ.get('anchor'))} (pp)", "rate points scored"],
+        rows.append([esc(codec)] + [_target_cell(ats.get(t)) for t in targets] + [bd_txt, fmt(npts), budget_cell(ctx, ds, codec)])
+    return table(["codec"] + [f"OA at {esc(t)} bpp" for t in targets] + [f"BD-OA vs {esc(summ.get('anchor'))} (pp)", "rate points scored",
+                                                                         "budget"],
                  rows, caption=f"overall accuracy (%), {esc(ds)}, {profile_tag(ctx.profile)}; "
                                f"classifier {esc((summ.get('classifier') or {}).get('sha256_16'))}", cls="num")
 

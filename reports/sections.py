@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from rsicbench.reports import plots
+from rsicbench.reports.budget import budget_cell
 from rsicbench.reports.context import ANCHOR, Context
 from rsicbench.reports.htmlutil import Section, esc, fmt, missing, note, profile_tag, table
 
@@ -97,7 +98,8 @@ def section_rd(ctx: Context) -> Section:
     scatter = int(ctx.cfg.get("scatter_max_points_per_rate", 16))
     parts = [note("Lines join the per-rate-point means; error bars span the inter-quartile range (25th–75th "
                   f"percentile) of the images in bpp and in the metric; dots are up to {scatter} evenly spaced "
-                  "per-image values per rate point. Table cells: mean [IQR].")]
+                  "per-image values per rate point. Table cells: mean [IQR]. Learned rows: their training budget "
+                  "and, when below JPEG at every rate, <b>undertrained</b> (rule: docs/report.md).")]
     for ds in names:
         curves = ctx.rd(ds)
         parts.append(f"<h3>{esc(ds)} {profile_tag(ctx.profile)}</h3>")
@@ -110,11 +112,11 @@ def section_rd(ctx: Context) -> Section:
         for codec, points in sorted(curves.items()):
             for p in points:
                 rows.append([esc(codec) + _source(p), _qtag(p), fmt(p.n), fmt(p.n_failed)]
-                            + [_cell(p, c) for c, _ in RD_TABLE_COLS])
+                            + [_cell(p, c) for c, _ in RD_TABLE_COLS] + [budget_cell(ctx, ds, codec)])
                 if p.n_failed:
                     failures.append(f"{esc(codec)}/{esc(p.qtag)}: {', '.join(esc(f) for f in p.failed[:5])}"
                                     + (" …" if p.n_failed > 5 else ""))
-        header = ["codec", "rate point", "images", "failed"] + [h for _, h in RD_TABLE_COLS]
+        header = ["codec", "rate point", "images", "failed"] + [h for _, h in RD_TABLE_COLS] + ["budget"]
         parts.append("<details><summary>RD points table</summary>"
                      + table(header, rows, caption=f"{esc(ds)}, {profile_tag(ctx.profile)}", cls="num") + "</details>")
         if failures:
@@ -172,21 +174,22 @@ def section_bd(ctx: Context) -> Section:
         for codec in sorted(set(main) | set(measured)):
             r = main.get(codec)
             if codec == ANCHOR and r is None:
-                body.append([esc(codec)] + ["anchor"] * len(quantities) + [_points_txt(measured.get(codec)), ""])
+                body.append([esc(codec)] + ["anchor"] * len(quantities) + [_points_txt(measured.get(codec)), "", "—"])
                 continue
             if r is None:
                 body.append([esc(codec)] + ["—"] * len(quantities) + [
                     _points_txt(measured.get(codec)),
                     f'<span class="iqr">not in results/bd/{esc(ds)}.json: the bd stage ran before this codec had '
-                    "results (rerun <code>dvc repro bd</code>)</span>"])
+                    "results (rerun <code>dvc repro bd</code>)</span>", budget_cell(ctx, ds, codec)])
                 continue
             reason = str(r.extra.get("error", ""))
             n_img = r.extra.get("n_images")
             info = (f"{fmt(r.extra.get('n_points'))} points vs {fmt(r.extra.get('anchor_points'))}; "
                     f"{fmt(n_img)} images" if "n_points" in r.extra else _points_txt(measured.get(codec)))
             body.append([esc(codec) + _source(*(measured.get(codec) or []))] + [_bd_cell(r, q) for q in quantities]
-                        + [info, f'<span class="bad">refused: {esc(reason)}</span>' if reason else _bd_warnings(r)])
-        parts.append(table(["codec"] + [f"<code>{esc(q)}</code>" for q in quantities] + ["curve", "note"], body,
+                        + [info, f'<span class="bad">refused: {esc(reason)}</span>' if reason else _bd_warnings(r),
+                           budget_cell(ctx, ds, codec)])
+        parts.append(table(["codec"] + [f"<code>{esc(q)}</code>" for q in quantities] + ["curve", "note", "budget"], body,
                            caption=f"vs {ANCHOR}, {esc(ds)}, {profile_tag(ctx.profile)}", cls="num"))
     return Section("bd", f"BD-rate and BD-PSNR vs {ANCHOR}", "".join(parts), produced)
 

@@ -27,7 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("rsicbench.reports.cli", "build the self-contained HTML report"),
     "folder": ("rsicbench.reproduce.commands.folder", "a folder of images through sweeps, learned evaluation, BD, report"),
     "doctor": ("rsicbench.reproduce.commands.doctor", "measure one train step and one code per model; project a profile's time"),
+    "batch": ("rsicbench.cli", "several commands in one process: batch CMD ARGS :: CMD ARGS ..."),
 }
+BATCH_SEP = "::"
 
 
 def _usage() -> str:
@@ -73,6 +75,32 @@ def _report(cmd: str, e: Exception) -> int:
     return 1
 
 
+def batch(argv: list[str]) -> int:
+    """`rsicbench batch train ... :: evaluate ...`: the commands one after another in this
+    process, so a DVC stage that runs several pays the interpreter and torch imports once
+    (docs/pipeline-speed.md). Stops at the first command that fails and returns its code."""
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: rsicbench batch CMD ARGS [:: CMD ARGS ...]  (stops at the first failure)")
+        return 0 if argv else 2
+    parts: list[list[str]] = [[]]
+    for arg in argv:
+        if arg == BATCH_SEP:
+            parts.append([])
+        else:
+            parts[-1].append(arg)
+    if any(not part or part[0] in ("batch", BATCH_SEP) for part in parts):
+        print(f"rsicbench batch: error: expected CMD ARGS separated by {BATCH_SEP!r}, got {argv!r}", file=sys.stderr)
+        return 2
+    for part in parts:
+        try:
+            code = main(part)
+        except SystemExit as e:  # argparse's --help / usage errors
+            code = e.code if isinstance(e.code, int) else 2
+        if code:
+            return code
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get(ENV_DEBUG, "") not in ("", "0")
@@ -81,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0
     cmd, rest = argv[0], argv[1:]
+    if cmd == "batch":
+        if debug:  # each command of the batch sees it
+            os.environ[ENV_DEBUG] = "1"
+        return batch(rest)
     if cmd not in COMMANDS:
         print(f"rsicbench: unknown command {cmd!r}\n\n{_usage()}", file=sys.stderr)
         return 2

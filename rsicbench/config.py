@@ -101,6 +101,7 @@ def settings(area: str, profile: str | None = None, root: str | os.PathLike | No
     out.setdefault("threads", threads)
     if area == "train":
         out = _with_paper_models(out, root)
+        _resolve_rates(out, root / "configs" / "train.yaml")
     return out
 
 
@@ -126,6 +127,7 @@ def _with_paper_models(cfg: dict[str, Any], root: Path) -> dict[str, Any]:
     path = root / "configs" / "papers.yaml"
     variants = (load_params(path).get("common") or {}).get("variants") or {}
     models = cfg.setdefault("models", {})
+    cfg["paper_variants"] = [f"{f}-{v}" for f, rows in variants_by_family(variants).items() for v in rows]
     for family, rows in variants_by_family(variants).items():
         if family not in families:
             raise ConfigError(f"{root / 'configs' / 'train.yaml'}: families: no entry for paper family {family!r} "
@@ -134,6 +136,26 @@ def _with_paper_models(cfg: dict[str, Any], root: Path) -> dict[str, Any]:
             name = f"{family}-{variant}"
             models[name] = deep_merge(families[family] or {}, models.get(name) or {})
     return cfg
+
+
+def _resolve_rates(cfg: dict[str, Any], path: Path) -> None:
+    """Each `models.<name>.rates` as a list of λ indices: its own list, else the profile's
+    `rates.papers` (paper variants) or `rates.models`; `all` = every λ of the model."""
+    lists = cfg.pop("rates", None) or {}
+    variants = set(cfg.get("paper_variants", []))
+    for name, entry in (cfg.get("models") or {}).items():
+        if not isinstance(entry, dict):
+            continue
+        group = "papers" if name in variants else "models"
+        want = entry.get("rates", lists.get(group, [0]))
+        n = len(entry.get("lambdas") or [])
+        if want == "all":
+            want = list(range(n))
+        if (not isinstance(want, list) or not want
+                or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n for i in want)):
+            raise ConfigError(f"{path}: rates of {name}: expected `all` or a non-empty list of indices "
+                              f"into its {n} lambdas, got {want!r}")
+        entry["rates"] = sorted(set(want))
 
 
 def use_source_root_outside_project() -> Path | None:

@@ -19,7 +19,7 @@ def _c(h=70, w=90, strings=None):
     return Container(TAG, h, w, strings or [[b"\x01\x02\x03\x04" * 300], [b"zz" * 30]])
 
 
-def _forge(h, w, lengths, payload, tag=TAG, version=2):
+def _forge(h, w, lengths, payload, tag=TAG, version=container.FORMAT_VERSION):
     body = (bytes([container.MAGIC, version]) + tag + container.varint(h) + container.varint(w)
             + b"".join(container.varint(n) for n in lengths) + payload)
     return body + binascii.crc_hqx(body, 0).to_bytes(2, "little")
@@ -34,7 +34,7 @@ def test_round_trip_and_derived_fields():
 
 
 def test_header_is_small():
-    """256x256, a 1,200-byte y string and a 60-byte z string: magic+version 2, tag 4, size 2+2,
+    """256x256, a 1,200-byte y string and a 60-byte z string: magic+version 2 bytes, tag 4, size 2+2,
     one length 2, CRC 2 = 14 bytes (v1: 63-67)."""
     c = _c(256, 256)
     data = pack(c, LAYOUT)
@@ -58,8 +58,11 @@ def test_v1_and_foreign_streams_name_the_problem():
         unpack(b"RSLC\x01" + b"\0" * 80, LAYOUT, TAG)
     with pytest.raises(CodecError, match="not a learned-codec bitstream"):
         unpack(b"\x89PNG" + b"\0" * 40, LAYOUT, TAG)
-    with pytest.raises(CodecError, match="version 3 unsupported"):
-        unpack(_forge(70, 90, [4], b"abcdefgh", version=3), LAYOUT, TAG)
+    with pytest.raises(CodecError, match="version 4 unsupported"):
+        unpack(_forge(70, 90, [4], b"abcdefgh", version=4), LAYOUT, TAG)
+    # format 2: the same layout, but coded with other tables (coding_tables.py)
+    with pytest.raises(CodecError, match="version 2 .*re-encode the image"):
+        unpack(_forge(70, 90, [4], b"abcdefgh", version=2), LAYOUT, TAG)
 
 
 def test_forged_headers_with_a_valid_crc_are_refused():

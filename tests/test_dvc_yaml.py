@@ -3,7 +3,8 @@
 DVC resolves this checkout's dvc.yaml (its own Python API, on a copy of dvc.yaml, params.yaml and
 configs/; no network, nothing run). The stage lists come from configs/eval.yaml `codecs`,
 configs/train.yaml `models`, configs/papers.yaml `variants` / `main_table` and params.yaml
-`own_images` / `rates`; a stage's code is the module of its `rsicbench <command>`
+`own_images`; the rate indices are configs/train.yaml `rates` per profile, read by the commands
+(`--rates profile`), not stages; a stage's code is the module of its `rsicbench <command>`
 (rsicbench/cli.py COMMANDS) plus every module that one imports inside the package.
 """
 
@@ -77,21 +78,51 @@ def test_profiles_do_not_change_the_lists(profile):
 
 
 def test_every_codec_baseline_and_variant_has_its_stages(stages):
-    rates = _params()["rates"]
     want = {f"sweep@{c}" for c in _common("eval")["codecs"]}
-    train_cfg = settings("train", "default")["models"]
-    for model in _common("train")["models"]:
-        assert max(rates["models"]) < len(train_cfg[model]["lambdas"]), model
-        want |= {f"complexity@{model}"}
-        want |= {f"{st}@{model}-{i}" for st in ("train", "evaluate") for i in rates["models"]}
-    for variant in _common("papers")["variants"]:
-        assert max(rates["papers"]) < len(train_cfg[variant]["lambdas"]), variant
-        want |= {f"{st}@{variant}-{i}" for st in ("train-papers", "evaluate-papers") for i in rates["papers"]}
+    want |= {f"{st}@{m}" for st in ("train", "evaluate", "complexity") for m in _common("train")["models"]}
+    want |= {f"papers@{v}" for v in _common("papers")["variants"]}
     main = _common("papers")["main_table"]
     assert set(main) <= set(_common("papers")["variants"])
-    want |= {f"evaluate-full@{v}-{i}" for v in main for i in rates["papers"]}
+    want |= {f"evaluate-full@{v}" for v in main}
     want |= {f"own-images@{name}" for name in OWN}
     assert not want - stages.keys(), sorted(want - stages.keys())
+
+
+def test_learned_stages_take_the_profiles_rates(stages):
+    # the rate list is the profile's (configs/train.yaml rates), so -S profile=paper switches it
+    learned = [n for n in stages if n.split("@")[0] in ("train", "evaluate", "papers", "evaluate-full")]
+    assert len(learned) == 2 * len(_common("train")["models"]) + len(_common("papers")["variants"]) \
+        + len(_common("papers")["main_table"])
+    for name in learned:
+        parts = stages[name]["cmd"].split(" :: ")
+        assert all("--rates profile" in part for part in parts), (name, stages[name]["cmd"])
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_each_profile_trains_its_rates(profile):
+    models = settings("train", profile)["models"]
+    n = {name: len(entry["lambdas"]) for name, entry in models.items()}
+    for name in _common("train")["models"]:
+        assert models[name]["rates"] == [0, 1, 2], name
+    for name in _common("papers")["variants"]:
+        want = list(range(n[name])) if profile == "paper" else [2, 5]
+        assert models[name]["rates"] == want, (profile, name)
+    if profile == "paper":  # the issue's example: every λ of every paper
+        assert len(models["ltchm-full"]["rates"]) == 6
+        assert len(models["mgss-full"]["rates"]) == len(models["dmenet-full"]["rates"]) == 7
+
+
+def test_a_bad_rate_list_names_the_file(tmp_path):
+    from rsicbench.config import ConfigError
+
+    root = tmp_path / "proj"
+    shutil.copytree(REPO / "configs", root / "configs")
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    text = (root / "configs" / "train.yaml").read_text()
+    (root / "configs" / "train.yaml").write_text(text.replace("rates: {models: [0, 1, 2], papers: [2, 5]}",
+                                                              "rates: {models: [0, 1, 9], papers: [2, 5]}"))
+    with pytest.raises(ConfigError, match=r"train.yaml: rates of bmshj2018-factorized: .*3 lambdas"):
+        settings("train", "default", root=root)
 
 
 def test_every_variant_family_has_its_ablation_stage(stages):
@@ -101,7 +132,7 @@ def test_every_variant_family_has_its_ablation_stage(stages):
     assert set(variants_by_family(_common("papers")["variants"])) <= families
     for paper in PAPERS:
         deps = stages[f"ablation-{paper}"]["deps"]
-        assert "results/rd/ucmerced-papers" in deps  # covers evaluate-papers@<variant>-<i> of every family
+        assert "results/rd/ucmerced-papers" in deps  # covers papers@<variant> of every family
 
 
 def test_shipped_params_have_no_own_images_stage():
@@ -207,7 +238,10 @@ def test_every_stage_code_is_in_its_deps(stages):
     for name, st in stages.items():
         argv = st["cmd"].split()
         assert argv[0] == "rsicbench" and argv[1] in COMMANDS, f"{name}: {st['cmd']!r} is not an rsicbench command"
-        lacking = sorted(d for d in deps_needed(argv[1]) if not _covered(d, st["deps"]))
+        # `rsicbench batch A ... :: B ...` runs several commands: each one's code counts
+        commands = [p.split()[0] for p in " ".join(argv[2:]).split(" :: ")] if argv[1] == "batch" else [argv[1]]
+        assert all(c in COMMANDS and c != "batch" for c in commands), (name, st["cmd"])
+        lacking = sorted(d for c in commands for d in deps_needed(c) if not _covered(d, st["deps"]))
         if lacking:
             missing[name] = lacking
     assert not missing, missing
@@ -215,8 +249,23 @@ def test_every_stage_code_is_in_its_deps(stages):
 
 def test_the_named_gaps_are_closed(stages):
     # the issue's examples: editing these files did not rerun the stage
-    for name, files in {"train@bmshj2018-hyperprior-0": ["reproduce/commands/train.py", "reproduce/training/lambdas.py"],
-                        "train-papers@ltchm-full-2": ["reproduce/commands/train.py", "reproduce/training/lambdas.py"],
+    for name, files in {"train@bmshj2018-hyperprior": ["reproduce/commands/train.py", "reproduce/training/lambdas.py"],
+                        "papers@ltchm-full": ["reproduce/commands/train.py", "reproduce/training/lambdas.py",
+                                              "reproduce/commands/evaluate.py"],
                         "sweep@jpeg": ["reproduce/commands/sweep.py", "rsicbench/imageio.py"],
-                        "roi-evaluate@jpeg2000-landsat8": ["metrics/psnr.py", "reproduce/roi/masks.py"]}.items():
+                        "roi-evaluate@jpeg2000": ["metrics/psnr.py", "reproduce/roi/masks.py"]}.items():
         assert all(_covered(f, stages[name]["deps"]) for f in files), name
+
+
+def test_the_paper_profile_switches_everything():
+    """`-S profile=paper` alone: the papers' widths, crops, batch and steps, every λ (above), the
+    whole test split for the sweeps, learned and paper evaluations, the classifier's epochs."""
+    train, ev = settings("train", "paper"), settings("eval", "paper")
+    assert train["arch"] == {"N": 128, "M": 192}
+    assert (train["train"]["steps"], train["train"]["batch"], train["train"]["patch"]) == (500000, 16, 256)
+    ltchm = train["models"]["ltchm-full"]
+    assert ltchm["train"]["steps"] == 200000 and ltchm["train"]["batch"] == 8 and len(ltchm["arch_per_rate"]) == 6
+    assert not ev.get("per_class") and not ev.get("max_images")  # 0 / unset: the whole split
+    assert not train["eval"].get("per_class") and not train["eval"].get("max_images")
+    assert settings("papers", "paper")["eval_set"]["classes"] == 0
+    assert settings("downstream", "paper")["epochs"] > settings("downstream", "default")["epochs"]

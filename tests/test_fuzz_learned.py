@@ -12,7 +12,8 @@ time limit; a worker that dies or hangs is counted and restarted). Asserted: 0 c
 0 hangs, 0 exceptions other than CodecError, identical outcome and pixels in both processes
 for every stream, and no stream the container or the coders can prove wrong decodes. The
 only forgery allowed to decode changes the image size within the same padded size (the
-header cannot prove that wrong); it must then give the original pixels, cropped.
+header cannot prove that wrong); it must then give the original pixels, cropped. A payload
+bit flip with a recomputed CRC may decode to an image of the original size (MAY_DECODE_OTHER).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ MEMORY_LIMIT = 4 << 30
 WORKER = Path(__file__).with_name("learned_decode_worker.py")
 # kinds whose streams may decode: the header's size changes within the same padded size
 MAY_DECODE = {"size-same-padding"}
+# payload bit flips with a recomputed CRC may decode to another image of the same size: a flip
+# in a bypass-coded escape nibble of compressai's rANS is another canonical string (seen: one y
+# symbol 7 -> 3 at scale index 0). No coder can prove such a string wrong; the CRC is what
+# catches accidental flips (kind "bitflip").
+MAY_DECODE_OTHER = {"payload-flip+crc"}
 
 
 def _image(h: int, w: int, seed: int) -> np.ndarray:
@@ -89,7 +95,7 @@ def _amplify(path: Path, gain: float = 30.0) -> str:
 
 
 # ---------------------------------------------------------------------------- forging
-def _forge(tag: bytes, h: int, w: int, lengths: list[int], payload: bytes, version: int = 2) -> bytes:
+def _forge(tag: bytes, h: int, w: int, lengths: list[int], payload: bytes, version: int = container.FORMAT_VERSION) -> bytes:
     body = (bytes([container.MAGIC, version]) + tag + container.varint(h) + container.varint(w)
             + b"".join(container.varint(n) for n in lengths) + payload)
     return body + binascii.crc_hqx(body, 0).to_bytes(2, "little")
@@ -160,7 +166,7 @@ def mutations(data: bytes, c: container.Container, layout: container.Layout, rng
         if kind == "swap-strings+crc":
             return forged(strings=flat[::-1])
         if kind == "version+crc":
-            return _forge(tag, h, w, [len(s) for s in flat[:-1]], b"".join(flat), version=int(rng.choice([0, 1, 3, 255])))
+            return _forge(tag, h, w, [len(s) for s in flat[:-1]], b"".join(flat), version=int(rng.choice([0, 1, 2, 4, 255])))
         raise AssertionError(kind)
 
     kinds = ["bitflip", "truncate", "extend", "extend+crc", "payload-flip+crc", "size-same-padding", "size-other",
@@ -267,6 +273,8 @@ def test_fuzz_learned_decoders(checkpoints):
             elif kind in MAY_DECODE:
                 ok = img.shape[0] <= ref.shape[0] and img.shape[1] <= ref.shape[1] \
                     and np.array_equal(img, ref[:img.shape[0], :img.shape[1]])
+            elif kind in MAY_DECODE_OTHER:  # the header is the original's; both processes agree (above)
+                ok = img.shape[0] <= ref.shape[0] and img.shape[1] <= ref.shape[1]
             else:
                 ok = False
             if not ok:

@@ -95,11 +95,11 @@ def test_bad_baseline(tmp_path, files):
 
 # --------------------------------------------------------------------------------------------
 # Drift of each kind, against the tolerances CI uses (configs/eval.yaml `gate:`), on a small
-# results/ci/ tree written by the real producers (engine sweep, per-image writer, rate audit,
+# results/ tree written by the real producers (engine sweep, per-image writer, rate audit,
 # downstream scores) or, where training would take minutes, with numbers measured in a ci run.
 
 REPO = Path(__file__).resolve().parents[1]
-LEARNED = "results/ci/learned/rd/toy/bmshj2018-hyperprior/q0"
+LEARNED = "results/rd/toy/bmshj2018-hyperprior/q0"  # learned: the codec name says so
 # bmshj2018-hyperprior r0 at the ci profile (scripts/ci_pipeline.sh's train + evaluate), per
 # image: (bytes, bpp, psnr, msssim); DRIFTED = the same run with λ_ca doubled (an injected
 # λ-conversion change: lambdas.CONVENTIONS["compressai"] x2) -> +37% bytes, PSNR +0.003 dB.
@@ -130,8 +130,9 @@ def _sweep(images):
     from rsicbench.results import RatePoint
 
     spec = SweepSpec(codec="jpeg", dataset="toy", split="test", points=[RatePoint(quality=20), RatePoint(quality=80)],
-                     out_root=Path("results/ci/rd"), metrics={"device": "cpu", "lpips": False}, workers=1)
-    shutil.rmtree("results/ci/rd", ignore_errors=True)
+                     out_root=Path("results/rd"), metrics={"device": "cpu", "lpips": False}, workers=1)
+    shutil.rmtree("results/rd/toy/jpeg", ignore_errors=True)
+    Path("results/rd/toy/jpeg.json").unlink(missing_ok=True)
     run_sweep(spec, samples_from_folder(images))
 
 
@@ -139,13 +140,13 @@ def _downstream(pred):
     from rsicbench.downstream.scores import confusion, scores
     from rsicbench.fsutil import write_json
 
-    write_json("results/ci/downstream/toy/jpeg/q20.json", scores(confusion(TRUE, pred, len(CLASSES)), CLASSES))
+    write_json("results/downstream/toy/jpeg/q20.json", scores(confusion(TRUE, pred, len(CLASSES)), CLASSES))
 
 
 @pytest.fixture
 def ci(tmp_path, monkeypatch, smooth_image):
-    """A results/ci/ tree, its baseline, and CI's gate settings; cwd = tmp_path (keys are
-    results/ci/... as in CI)."""
+    """A results/ tree, its baseline, and CI's gate settings; cwd = tmp_path (keys are
+    results/... as in CI's ci-profile pipeline)."""
     from rsicbench.config import settings
     from rsicbench.fsutil import write_json
     from rsicbench.imageio import write_png
@@ -153,6 +154,7 @@ def ci(tmp_path, monkeypatch, smooth_image):
     from rsicbench.results import Sample, write_per_image
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RSICBENCH_ROOT", str(REPO))  # the codec names (classical vs learned) come from its configs
     tol = tmp_path / "gate.yaml"
     tol.write_text(yaml.safe_dump({"gate": settings("eval", "ci", root=REPO)["gate"]}))
     images = tmp_path / "images"
@@ -166,10 +168,10 @@ def ci(tmp_path, monkeypatch, smooth_image):
     rate_check(_RateModel(), [Sample(tmp_path / "learned_images" / r, r) for r in MEASURED], Path(LEARNED))
     _downstream(PRED)
     # rsicbench complexity of ltchm-full at the ci widths (measured); timings are not gated
-    write_json("results/ci/papers/complexity/ltchm-full.json",
+    write_json("results/complexity/ltchm-full.json",
                {"params": {"total": 227879, "per_module": {"g_a": 49744, "g_s": 54579}}, "flops": 753354240,
                 "timing": {"encode_s": 9.24, "peak_python_heap_bytes": 399591}})
-    files = lambda: sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "results/ci").rglob("*")  # noqa: E731
+    files = lambda: sorted(str(p.relative_to(tmp_path)) for p in (tmp_path / "results").rglob("*")  # noqa: E731
                            if p.name.endswith((".json", "per_image.csv")))
     assert main(["--baseline", "baseline.json", "--current", *files(), "--update"]) == 0
     return SimpleNamespace(tol=str(tol), images=images, files=files,
@@ -211,11 +213,11 @@ def test_changed_quality_mapping_fails(ci, capsys, monkeypatch):
     _sweep(ci.images)
     rc, out = _gate(ci, capsys)
     assert rc == 1 and "FAIL" in out
-    cur = json.loads(Path("results/ci/rd/toy/jpeg.json").read_text())
+    cur = json.loads(Path("results/rd/toy/jpeg.json").read_text())
     for tag, summary in (("q20", cur[0]), ("q80", cur[1])):
-        key = f"results/ci/rd/toy/jpeg.json:[{tag}].mean.bytes"
+        key = f"results/rd/toy/jpeg.json:[{tag}].mean.bytes"
         _named(out, "DRIFT", key, ci.base[key], summary["mean"]["bytes"])
-    f = "results/ci/rd/toy/jpeg/q20/per_image.csv"
+    f = "results/rd/toy/jpeg/q20/per_image.csv"
     key = f"{f}:[c0/img0.png].bytes"
     _named(out, "DRIFT", key, ci.base[key], read_per_image(f).by_image()["c0/img0.png"]["bytes"])
 
@@ -252,7 +254,7 @@ def test_changed_classifier_prediction_fails(ci, capsys):
     _downstream([0, 0, 1, 1, 2, 2])  # the one wrong prediction (true 1 -> 2) is now right
     rc, out = _gate(ci, capsys)
     assert rc == 1
-    f = "results/ci/downstream/toy/jpeg/q20.json"
+    f = "results/downstream/toy/jpeg/q20.json"
     _named(out, "DRIFT", f"{f}:oa", 500 / 6, 100.0)
     _named(out, "DRIFT", f"{f}:confusion[1][1]", 1, 2)
     _named(out, "DRIFT", f"{f}:confusion[1][2]", 1, 0)
@@ -262,7 +264,7 @@ def test_changed_classifier_prediction_fails(ci, capsys):
 def test_param_count_exact_timing_ignored(ci, capsys):
     from rsicbench.fsutil import write_json
 
-    f = "results/ci/papers/complexity/ltchm-full.json"
+    f = "results/complexity/ltchm-full.json"
     write_json(f, {"params": {"total": 227879, "per_module": {"g_a": 49744, "g_s": 54579}}, "flops": 753354240,
                    "timing": {"encode_s": 1.0, "peak_python_heap_bytes": 1}})
     assert _gate(ci, capsys)[0] == 0  # machine-dependent timing and memory: never compared
@@ -288,3 +290,35 @@ def test_missing_and_new_key_fail(ci, capsys):
     rc, out = _gate(ci, capsys, "--strict")
     assert rc == 1
     _named(out, "NEW", f"{LEARNED}/per_image.csv:[c2/new.png].bytes", None, MEASURED["c0/img0.png"][0])
+
+
+def test_rules_by_codec_class():
+    from rsicbench.reproduce.evaluation.gate import CodecNames, tolerance_for
+
+    names = CodecNames(frozenset({"jpeg", "jpeg2000"}), frozenset({"mbt2018", "ltchm-full", "ltchm"}))
+    rules = [{"match": "*psnr*", "codecs": "learned", "abs": 0.05}, {"match": "*psnr*", "abs": 0.02}]
+    assert tolerance_for("results/rd/u/mbt2018/q1/per_image.csv:[a.png].psnr", rules, names)["abs"] == 0.05
+    assert tolerance_for("report/metrics.json:bd_vs_jpeg2000.u.ltchm-full.bd_psnr", rules, names)["abs"] == 0.05
+    assert tolerance_for("results/ablation/ltchm.json:rows[0].rd_points[q2].psnr", rules, names)["abs"] == 0.05
+    # a classical codec, and an anchor named only inside a longer token, get the classical rule
+    assert tolerance_for("results/rd/u/jpeg2000.json:[q20].mean.psnr", rules, names)["abs"] == 0.02
+    assert tolerance_for("report/metrics.json:bd_vs_jpeg2000.u.jpeg.bd_psnr", rules, names)["abs"] == 0.02
+    assert names.kind_of("results/roi/masks_u.json:states.full") is None
+
+
+def test_files_come_from_the_settings(tmp_path, monkeypatch, capsys):
+    from rsicbench.fsutil import write_json
+
+    monkeypatch.chdir(tmp_path)
+    write_json("results/a/x.json", {"v": 1.0})
+    write_json("results/b/y.json", {"w": 2.0})
+    tol = tmp_path / "gate.yaml"
+    tol.write_text(yaml.safe_dump({"gate": {"files": ["results/*/x.json", "results/b/*.json"]}}))
+    monkeypatch.setenv("RSICBENCH_ROOT", str(REPO))
+    assert main(["--baseline", "base.json", "--tolerances", str(tol), "--update"]) == 0
+    assert json.loads((tmp_path / "base.json").read_text())["files"] == ["results/a/x.json", "results/b/y.json"]
+    assert main(["--baseline", "base.json", "--tolerances", str(tol), "--strict"]) == 0
+    # a producer that did not run: its glob matches nothing -> an error naming the glob
+    tol.write_text(yaml.safe_dump({"gate": {"files": ["results/*/x.json", "results/roi/*.json"]}}))
+    with pytest.raises(FileNotFoundError, match=r"'results/roi/\*.json' matched no file"):
+        main(["--baseline", "base.json", "--tolerances", str(tol)])

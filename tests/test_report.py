@@ -184,6 +184,8 @@ def test_missing_inputs_say_not_produced(tmp_path):
     done = _build(tmp_path, out)
     page = out.read_text(encoding="utf-8")
     assert [s.id for s in done if s.produced] == ["provenance"]
+    sections = json.loads((out.parent / "metrics.json").read_text())["sections"]
+    assert sections == {"produced": 1, "total": len(SECTION_IDS)}  # numbers: the CI gate sees a drop
     for sid in SECTION_IDS[:-1]:
         sec = _section(page, sid)
         assert "Not produced by this run" in sec, sid
@@ -268,6 +270,84 @@ def test_cli(tmp_path, capsys):
     assert "1/11 sections with data" in capsys.readouterr().out
     assert main(args + ["--profile", "nope"]) == 1
     assert "unknown profile" in capsys.readouterr().err
+
+
+def _learned_copy(root: Path, src: str, codec: str, psnr_shift, describe: dict) -> None:
+    """A learned codec's RD points on ucmerced made from `src`'s (same images and bpp, PSNR shifted
+    per rate point by psnr_shift(i)), with the `describe` reproduce/codecs/learned.py records."""
+    from rsicbench import results
+    from rsicbench.fsutil import read_json
+
+    rd = root / "results" / "rd"
+    pts = [d for _, q, d in results.point_dirs(rd, "ucmerced", src) if q.startswith("q")]
+    for i, d in enumerate(sorted(pts, key=lambda d: read_json(d / results.SUMMARY)["mean"]["bpp"])):
+        table = results.read_per_image(d / results.PER_IMAGE)
+        rows = [{**r, "psnr": r["psnr"] + psnr_shift(i)} for r in table.rows]
+        out = results.point_dir(rd, "ucmerced", codec, d.name)
+        results.write_per_image(out / results.PER_IMAGE, rows)
+        s = read_json(d / results.SUMMARY)
+        s["describe"] = {**s["describe"], "codec": codec, **describe}
+        results.write_summary(out, s)
+
+
+def test_learned_rows_carry_budget_and_undertrained(tree, tmp_path):
+    """Budgets in the RD, BD, ablation, OA and claims tables; a curve below JPEG at every rate is
+    'undertrained' and the claims on it say so; one above JPEG at one point is not."""
+    import shutil
+
+    import yaml
+
+    from rsicbench.fsutil import read_json, write_json
+
+    src, _ = tree
+    root = tmp_path / "t"
+    shutil.copytree(src, root, ignore=shutil.ignore_patterns("report"))
+    budget = {"source": "train", "arch": {"M": 48, "N": 32}, "step": 700,
+              "train": {"steps": 700, "patch": 96, "batch": 8, "lr": 5e-4}}
+    _learned_copy(root, "jpeg", "weak-net", lambda i: -2.0, budget)  # below JPEG everywhere
+    _learned_copy(root, "jpeg", "fair-net", lambda i: 0.5 if i == 1 else -2.0, budget)  # above at one point
+    # evaluated before describe recorded the run's config: steps from the run's log.csv
+    _learned_copy(root, "jpeg", "old-net", lambda i: 0.0, {"source": "train", "arch": {"N": 32}})
+    for s in (root / "results" / "rd" / "ucmerced" / "old-net").glob("*/summary.json"):
+        log = root / "results" / "train" / "old-net" / f"r{read_json(s)['quality']}" / "log.csv"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("step,loss,bpp,mse,aux,val_loss,val_bpp,val_psnr,lr,seconds\n100,1,1,1,1,,,,0.001,1\n450,1,1,1,1,1,1,30,0.001,9\n")
+    for s in sorted((root / "results" / "rd" / "ucmerced-papers").glob("*/*/summary.json")):  # paper variants
+        js = read_json(s)
+        js["describe"].update(source="train", arch={"N": 32, "ep_hidden": 64}, train={"steps": 6, "patch": 64, "batch": 2})
+        write_json(s, js)
+    claims = yaml.safe_load((root / "claims" / "ltchm.yaml").read_text())
+    real = yaml.safe_load((ROOT / "claims" / "ltchm.yaml").read_text())["claims"]
+    claims["claims"] += [c for c in real if c["quantity"] == "train_steps"]  # the paper's 200k iterations
+    claims["claims"].append({"id": "weak_bd", "ref": "Table 3", "dataset": "ucmerced", "quantity": "bd_psnr",
+                             "subject": "weak-net", "anchor": "jpeg", "value": -2.0, "unit": "dB"})
+    (root / "claims" / "ltchm.yaml").write_text(yaml.safe_dump(claims, sort_keys=False))
+    _build(root, root / "r.html", profile="paper")
+    page = (root / "r.html").read_text(encoding="utf-8")
+
+    want = "train: 700 steps; crop 96 px; batch 8; width M=48, N=32"
+    rd = _section(page, "rd")
+    for codec in ("weak-net", "fair-net"):
+        assert all(want in r for r in re.findall(rf"<tr><td>{codec}.*?</tr>", rd, re.S)), codec
+    assert re.search(r"<tr><td>weak-net.*?undertrained: PSNR below JPEG", rd, re.S)
+    assert "above JPEG at some rate: at or above JPEG at 1 of" in rd
+    old = re.findall(r"<tr><td>old-net.*?</tr>", rd, re.S)
+    assert old and all("train: 450 steps; width N=32" in r and "last step of results/train log.csv" in r for r in old)
+    assert all(r.endswith("<td>—</td></tr>") for r in re.findall(r"<tr><td>jpeg<.*?</tr>", rd, re.S))  # not learned
+    bd = _rows(_section(page, "bd"))
+    assert want in bd["weak-net"] and want in bd["fair-net"] and want not in bd["jpeg"]
+    oa = _rows(_section(page, "downstream"))
+    assert want in oa["weak-net"] and "undertrained" in oa["weak-net"]
+    abl = _rows(_section(page, "ablation"))
+    frac = "0.003% of the paper's 200\u202f000 steps (claims/ltchm.yaml sec32_train_steps, Sec. 3.2)"
+    assert "6 steps; crop 64 px" in abl["ltchm-dam"] and frac in abl["ltchm-dam"]
+    assert "no CI: 2 image(s)" in abl["ltchm-dam"]  # the fixture's paper set has 2 images
+    assert "(JPEG: its means over the same 2 images in results/rd/ucmerced)" in abl["ltchm-dam"]
+    assert "fraction of the paper's steps: no paper" in _section(page, "rd")  # a CompressAI baseline-like name
+    cl = _rows(_section(page, "claims"))
+    assert "our weak-net is undertrained" in cl["weak_bd"] and ">not comparable at this profile<" in cl["weak_bd"]
+    assert want in cl["weak_bd"]
+    assert "a training setting" in cl["sec32_train_steps"]
 
 
 # ---------------------------------------------------------------- real browser

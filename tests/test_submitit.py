@@ -41,10 +41,10 @@ def project(tmp_path, monkeypatch):
 
 
 def stage_output(root: Path, model: str, index: int) -> Path:
-    """The folder dvc.yaml's train@<model>-<index> stage declares as its output."""
-    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["train"]
+    """The run folder of rate r<index> inside the output dvc.yaml's train@<model> stage declares."""
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["train"]["do"]
     (template,) = [next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]]
-    return root / template.replace("${item.model}", model).replace("${item.rate}", str(index))
+    return root / template.replace("${key}", model) / f"r{index}"
 
 
 @pytest.mark.slow
@@ -60,7 +60,7 @@ def test_local_job_writes_the_dvc_stage_output(project, capsys):
     out = stage_output(root, "bmshj2018-hyperprior", 0)
     assert result["out"] == str(out)
     assert torch.load(out / "latest.pt", weights_only=True)["step"] == 4 and (out / "best.pt").is_file()
-    # what `dvc repro train@bmshj2018-hyperprior-0` then runs: the stage's command finds the
+    # what `dvc repro train@bmshj2018-hyperprior` then runs for r0: the stage's command finds the
     # finished run and trains nothing (DVC only records the files)
     cmd = ["--model", "bmshj2018-hyperprior", "--rate", "r0", "--profile", "ci", "--quiet", "--train-dir", str(imgs),
            "--val-dir", str(imgs), "--steps", "4", *TINY]

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rsicbench.reproduce.coding import container
+from rsicbench.reproduce.coding import coding_tables, container
 
 from rsicbench.reproduce.coding import learned_stream
 from rsicbench.reproduce.codecs.base import Codec, CodecError, register_factory
@@ -65,6 +65,14 @@ def weights_fingerprint(model: torch.nn.Module) -> str:
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:12]
+
+
+def _train_budget(config: Any) -> dict[str, Any] | None:
+    """What the report labels a learned curve with: the run's planned steps, crop, batch, lr
+    (our checkpoints' `config`; None for zoo / foreign checkpoints, which do not record it)."""
+    if not isinstance(config, dict):
+        return None
+    return {k: config.get(k) for k in ("steps", "patch", "batch", "lr")}
 
 
 class LearnedCodec(Codec):
@@ -100,6 +108,7 @@ class LearnedCodec(Codec):
         # Serial per-position decoding is a Python loop holding the GIL: use processes.
         self.thread_parallel = not hasattr(self.model, "context_prediction")
         self.fingerprint = weights_fingerprint(self.model)
+        coding_tables.install(self.model)  # derived tables only (coding/coding_tables.py)
 
     def _zoo(self) -> tuple[torch.nn.Module, dict]:
         """CompressAI's zoo weights from the torch hub cache (offline once there; downloaded
@@ -119,7 +128,8 @@ class LearnedCodec(Codec):
         d = super().describe()
         d.update(weights=self.fingerprint, arch=self.meta.get("arch"),
                  lambda_compressai=self.meta.get("lambda"), step=self.meta.get("step"),
-                 source=self.meta.get("source"), checkpoint_format=self.meta.get("format"))
+                 source=self.meta.get("source"), checkpoint_format=self.meta.get("format"),
+                 train=_train_budget(self.meta.get("config")))
         if self.meta.get("source") == "zoo":
             d.update({k: self.meta.get(k) for k in ("zoo_quality", "zoo_metric", "zoo_url", "sha256", "zoo_hash_ok")})
         return d
@@ -173,13 +183,20 @@ class LearnedCodec(Codec):
         return to_uint8(learned_stream.decode(self, data))
 
     def estimate_bits(self, image: np.ndarray, roi: np.ndarray | None = None) -> float:
-        """Bits the entropy model predicts (−Σ log2 likelihoods, eval-mode forward)."""
+        """Bits the entropy model predicts for exactly the symbols `encode` codes (−Σ log2 of
+        the model's likelihoods of them, observed in `compress`; coding/coded_info.py). Not
+        the eval-mode forward: for autoregressive models that quantizes other symbols."""
+        return sum(b.model for b in self.coded_bits(image, roi).values())
+
+    def coded_bits(self, image: np.ndarray, roi: np.ndarray | None = None) -> dict:
+        """Per entropy model (module path) the `coded_info.Bits` of what `encode` codes."""
+        from rsicbench.reproduce.coding import coded_info
+
         image = self.check_image(image, self.name)
         x, ph, pw = self._to_tensor(image)
         roi_t = self._roi_tensor(image, roi, ph, pw)
-        with torch.no_grad():
-            out = self.model(x) if roi_t is None else self.model(x, roi=roi_t)
-        return float(sum((-torch.log2(lk)).sum() for lk in out["likelihoods"].values()))
+        compress = (lambda: self.model.compress(x)) if roi_t is None else (lambda: self.model.compress(x, roi=roi_t))
+        return coded_info.measure(self.model, compress)[1]
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""The bitstream container of learned codecs (format v2): a ~14-byte header, then the strings.
+"""The bitstream container of learned codecs (format 3): a ~14-byte header, then the strings.
 
 Layout (varint = unsigned LEB128, shortest form only):
 
     magic      1 byte   0xB5
-    version    1 byte   FORMAT_VERSION (2)
+    version    1 byte   FORMAT_VERSION (3; 2 had the same layout but compressai's coding-table
+                        choices, see coding_tables.py)
     model tag  4 bytes  first 4 bytes of sha256(model name, weights fingerprint)
     height     varint   the original image size (decode crops to it)
     width      varint
@@ -39,7 +40,8 @@ from dataclasses import dataclass, field
 from rsicbench.errors import CodecError
 
 MAGIC = 0xB5
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+OLD_TABLES_VERSION = 2  # same layout, compressai's scale index and bottleneck tables
 V1_MAGIC = b"RSLC"
 TAG_BYTES = 4
 MAX_PIXELS = 1 << 26
@@ -152,7 +154,7 @@ def read_varint(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
 
 def unpack(data: bytes, layout: Layout, tag: bytes, max_pixels: int = MAX_PIXELS,
            who: str = "learned codec") -> Container:
-    """Parse and validate a v2 container for a model with `layout` and `tag`. Every check
+    """Parse and validate a container (format 3) for a model with `layout` and `tag`. Every check
     runs before any symbol is decoded; any failure is a `CodecError` naming the problem."""
     data = bytes(data)
     if data[:4] == V1_MAGIC:
@@ -161,6 +163,10 @@ def unpack(data: bytes, layout: Layout, tag: bytes, max_pixels: int = MAX_PIXELS
     if len(data) < 2 or data[0] != MAGIC:
         raise CodecError(f"{who}: not a learned-codec bitstream (first byte {data[:1].hex() or 'missing'}, "
                          f"expected {MAGIC:02x})")
+    if data[1] == OLD_TABLES_VERSION:
+        raise CodecError(f"{who}: container format version 2 (coded with compressai's scale-index and "
+                         f"bottleneck tables) is no longer read; this build reads version {FORMAT_VERSION}: "
+                         f"re-encode the image")
     if data[1] != FORMAT_VERSION:
         raise CodecError(f"{who}: container format version {data[1]} unsupported (this build reads {FORMAT_VERSION})")
     if len(data) < 2 + TAG_BYTES + 2 + 2:

@@ -35,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from rsicbench.errors import CodecError
+from rsicbench.reproduce.coding.coded_info import report_gmm
 from rsicbench.reproduce.coding.container import read_varint, varint
 
 MAX_SUPPORT = 1 << 12  # latents beyond ±2048 mean a broken model or a corrupted stream
@@ -157,6 +158,7 @@ class AnsStream:
     def encode(self, symbols: np.ndarray, table: np.ndarray) -> None:
         self._symbols.append(np.asarray(symbols, dtype=np.int32).ravel())
         self._tables.append(np.asarray(table, dtype=np.float64))
+        report_gmm(self._symbols[-1], self._tables[-1])  # the rate audit's coded-symbol estimate
 
     def to_bytes(self, lo: int, n: int) -> bytes:
         import constriction

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from rsicbench.reproduce.coding import container
+from rsicbench.reproduce.coding import coding_tables, container
 
 from rsicbench.reproduce.coding import rans_checked
 from rsicbench.errors import CodecError
@@ -25,6 +25,7 @@ def layout(codec) -> container.Layout:
         return lay
     model, d = codec.model, int(codec.downsampling)
     rans_checked.install(model, codec.name)
+    coding_tables.install(model)
     x = torch.zeros(1, 3, d, 2 * d, device=codec.device)
     compress = type(model).compress  # the class's: an internal probe, not a call to intercept
     with torch.no_grad():
@@ -75,6 +76,7 @@ def decode(codec, data: bytes) -> torch.Tensor:
     """The decoded image as a 1x3xHxW tensor in [0, 1], cropped to the header's size."""
     lay = layout(codec)
     rans_checked.install(codec.model, codec.name)  # again: an unpickled model has compressai's plain coder
+    coding_tables.install(codec.model)  # idempotent; the encoder's tables (container format 3)
     c = container.unpack(data, lay, tag(codec), max_pixels(codec), codec.name)
     _check_strings(codec, c.strings)
     shape = lay.latent_shape(c.height, c.width)

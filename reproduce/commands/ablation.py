@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"unknown paper {a.paper!r}; choose one of {', '.join(PAPERS)}")
         claims = claims_dir(root) / f"{PAPERS[a.paper][0]}.yaml"
         table = ablation_table(a.paper, cfg["variants"], root / "results" / "rd" / a.dataset, claims,
-                               cfg["profile"], with_params=not a.no_params)
+                               cfg["profile"], with_params=not a.no_params,
+                               boot=settings("eval", a.profile).get("bootstrap"))
         out = Path(a.out) if a.out else root / "results" / "ablation" / f"{a.paper}.json"
         write_json(out, table)
     except (ValueError, FileNotFoundError) as err:
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['variant']:<28} points {len(r['rd_points'])}  BD-rate "
               f"{'n/a' if v is None else f'{v:+.2f}%'}  BD-PSNR "
               f"{'n/a' if r['bd_psnr']['value'] is None else format(r['bd_psnr']['value'], '+.3f')}"
-              f"  params {r['params']}")
+              f"  params {r['params']}  {r.get('difference') or ''}")
     print(f"wrote {out}")
     return 0
 

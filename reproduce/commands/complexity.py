@@ -22,8 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", required=True)
     ap.add_argument("--checkpoint")
     ap.add_argument("--profile")
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--size", type=int, help="input side (default: configs/train.yaml complexity.size)")
+    ap.add_argument("--repeats", type=int, help="timed repeats (default: configs/train.yaml complexity.repeats)")
     ap.add_argument("--out", help="default results/complexity/<model>.json")
     a = ap.parse_args(argv)
     cfg = settings("train", a.profile)
@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             arch = deep_merge(cfg.get("arch", {}), cfg.get("models", {}).get(a.model, {}).get("arch", {}))
             model = create_model(a.model, **arch)
-        res = measure(model, a.size, a.repeats)
+        sizes = {"size": 256, "repeats": 3, **(cfg.get("complexity") or {})}
+        res = measure(model, a.size or int(sizes["size"]), a.repeats or int(sizes["repeats"]))
     except Exception as e:
         print(f"rsicbench complexity: {type(e).__name__}: {e}", file=sys.stderr)
         return 2

@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--model", required=True)
     tr.add_argument("--rate", required=True)
     tr.add_argument("--quiet", action="store_true")
+    tr.add_argument("--on-config-change", choices=("error", "restart"), default="error",
+                    help="the run folder holds a run with other settings: stop, or set it aside and retrain")
     ev = sub.add_parser("evaluate", help="engine sweep with ROI masks (configs/roi.yaml mroi.eval)")
     ev.add_argument("--codec", required=True)
     ev.add_argument("--dataset", default="landsat8", help="landsat8 (test split) or 38cloud (the true-mask patch)")

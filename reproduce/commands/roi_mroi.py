@@ -26,7 +26,8 @@ def masks_cmd(args: argparse.Namespace) -> int:
 def train_cmd(args: argparse.Namespace) -> int:
     from rsicbench.reproduce.papers.mroi_runs import train_model
 
-    result = train_model(args.model, args.rate, progress=not args.quiet and sys.stderr.isatty())
+    result = train_model(args.model, args.rate, progress=not args.quiet and sys.stderr.isatty(),
+                         on_change=args.on_config_change)
     print(json.dumps(result, sort_keys=True))
     return 0
 

@@ -4,9 +4,10 @@
         --executor slurm --partition gpu --gpus-per-node 4 --timeout-min 4320
     rsicbench train-submit --models bmshj2018-hyperprior --rates r0 --executor local --wait
 
-Each job runs exactly what the DVC stage `train@<model>-<i>` runs (`rsicbench train --model M
---rate r<i>`, same profile), writing results/train/<model>/r<i>/ of this project (the
-stage's output), so DVC stays the record: afterwards `dvc repro train@<model>-<i>` finds
+Each job runs one rate of what the DVC stage `train@<model>` runs (`rsicbench train --model M
+--rate r<i>`, same profile; the stage runs every rate of the profile, configs/train.yaml `rates`,
+which is also the default here), writing results/train/<model>/r<i>/ of this project (inside the
+stage's output), so DVC stays the record: afterwards `dvc repro train@<model>` finds each
 latest.pt at the last step and only records the files. Jobs are submitit `Checkpointable`:
 on preemption or time-out (Slurm sends USR2 before killing; `--executor local` does the same
 at its own time limit) the job requeues itself and the rerun resumes from latest.pt (written
@@ -89,7 +90,7 @@ def job_argv(model: str, rate: str, profile: str, out: Path, args: argparse.Name
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="rsicbench train-submit", description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", required=True)
-    ap.add_argument("--rates", nargs="+", help="rate tags r<i> (default: every λ of each model)")
+    ap.add_argument("--rates", nargs="+", help="rate tags r<i> (default: the profile's, configs/train.yaml rates)")
     ap.add_argument("--profile", help="ci | default | paper (default: params.yaml / $RSICBENCH_PROFILE)")
     ap.add_argument("--executor", choices=("slurm", "local"), default="slurm")
     ap.add_argument("--folder", default=DEFAULT_FOLDER, help="submitit logs and pickles (default results/submitit/%%j: one folder per job id)")
@@ -123,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = settings("train", profile)
         runs = []
         for model in args.models:
-            n = len(cfg.get("models", {}).get(model, {}).get("lambdas", []))
-            for rate in args.rates or [f"r{i}" for i in range(n)] or ["r0"]:  # (r0: the error of an unknown model)
+            mine = [f"r{i}" for i in cfg.get("models", {}).get(model, {}).get("rates", [])]  # the profile's, as the stage
+            for rate in args.rates or mine or ["r0"]:  # (r0: the error of an unknown model)
                 run_config(model, rate, cfg)  # unknown model / rate: one clear error before anything is submitted
                 runs.append((model, rate))
         root = project_root()

@@ -6,7 +6,8 @@ compares with the committed baseline, and
 exits 1 with a table of every value outside its tolerance, every baseline key now missing
 and (with --strict) every new key. Tolerances come from configs/eval.yaml `gate:`: ordered
 glob patterns over the flattened key, each with `abs` and/or `rel` (and a `kind` name for
-the count by kind it prints); a value passes when
+the count by kind it prints, and optionally `codecs: learned|classical`: the rule applies only
+to keys naming such a codec, see CodecNames); a value passes when
 |current - baseline| <= abs + rel * |baseline|. Patterns listed under `ignore` (timings,
 which depend on the machine) are never compared.
 
@@ -19,7 +20,9 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import math
+import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,18 +66,56 @@ def collect(files: list[str]) -> dict[str, float]:
     return values
 
 
-def tolerance_for(key: str, rules: list[dict[str, Any]]) -> dict[str, float]:
+@dataclass(frozen=True)
+class CodecNames:
+    """Which codec names are classical and which learned: a rule with `codecs: learned` (or
+    `classical`) applies only to keys that name such a codec as one of their path/key tokens
+    (results/rd/<ds>/<codec>/..., downstream/<ds>/<codec>/..., codecs.<codec>.... in a JSON)."""
+    classical: frozenset[str] = frozenset()
+    learned: frozenset[str] = frozenset()
+
+    def kind_of(self, key: str) -> str | None:
+        tokens = set(_TOKENS.split(key))
+        if tokens & self.learned:
+            return "learned"
+        return "classical" if tokens & self.classical else None
+
+
+_TOKENS = re.compile(r"[/.:\[\]]")
+
+
+def _rule_for(key: str, rules: list[dict[str, Any]], names: CodecNames | None) -> dict[str, Any] | None:
+    """The first rule whose glob matches `key` (and whose `codecs:` class, if any, is the key's)."""
+    kind = names.kind_of(key) if names else None
     for rule in rules:
+        if "codecs" in rule and rule["codecs"] != kind:
+            continue
         if fnmatch.fnmatchcase(key, rule["match"]):
-            return {"abs": float(rule.get("abs", 0.0)), "rel": float(rule.get("rel", 0.0))}
+            return rule
+    return None
+
+
+def tolerance_for(key: str, rules: list[dict[str, Any]], names: CodecNames | None = None) -> dict[str, float]:
+    rule = _rule_for(key, rules, names)
+    if rule is not None:
+        return {"abs": float(rule.get("abs", 0.0)), "rel": float(rule.get("rel", 0.0))}
     return dict(DEFAULT_TOL)
 
 
-def counts_by_kind(keys: list[str], rules: list[dict[str, Any]]) -> dict[str, int]:
+def codec_names(classical: list[str]) -> CodecNames:
+    """Classical = configs/eval.yaml `codecs`; learned = every other registered codec (the
+    external `ext-*` tools aside)."""
+    from rsicbench.reproduce.codecs.base import list_codecs
+
+    learned = {n for n in list_codecs() if n not in classical and not n.startswith("ext-")}
+    return CodecNames(frozenset(classical), frozenset(learned))
+
+
+def counts_by_kind(keys: list[str], rules: list[dict[str, Any]], names: CodecNames | None = None) -> dict[str, int]:
     """How many values each tolerance rule governs, by the rule's `kind` (else its pattern)."""
     counts: dict[str, int] = {}
     for key in keys:
-        rule = next((r for r in rules if fnmatch.fnmatchcase(key, r["match"])), None)
+        rule = _rule_for(key, rules, names)
         kind = "default" if rule is None else str(rule.get("kind", rule["match"]))
         counts[kind] = counts.get(kind, 0) + 1
     return counts
@@ -82,7 +123,7 @@ def counts_by_kind(keys: list[str], rules: list[dict[str, Any]]) -> dict[str, in
 
 def compare(
     baseline: dict[str, float], current: dict[str, float], rules: list[dict[str, Any]],
-    ignore: list[str] = (), strict: bool = False,
+    ignore: list[str] = (), strict: bool = False, names: CodecNames | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:  # fmt: skip
     """Rows for every key that drifted, is missing or is new; and whether the gate passes."""
     rows, ok = [], True
@@ -99,7 +140,7 @@ def compare(
             rows.append({"key": key, "baseline": b, "current": None, "status": "MISSING"})
             ok = False
             continue
-        tol = tolerance_for(key, rules)
+        tol = tolerance_for(key, rules, names)
         limit = tol["abs"] + tol["rel"] * abs(b)
         both_nan = math.isnan(b) and math.isnan(c)
         diff = abs(c - b)
@@ -126,45 +167,70 @@ def _gate_settings(profile: str | None) -> dict[str, Any]:
     return settings("eval", profile).get("gate", {}) or {}
 
 
+def _load_gate_cfg(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.tolerances:
+        return _gate_settings(args.profile)
+    if not Path(args.tolerances).is_file():
+        raise FileNotFoundError(f"--tolerances {args.tolerances}: file not found")
+    from rsicbench.config import load_params
+
+    return load_params(args.tolerances).get("gate") or {}  # names the file if it is not YAML
+
+
+def expand_files(patterns: list[str]) -> list[str]:
+    """configs/eval.yaml gate.files: globs (relative to the project folder; `**` recursive) of
+    every producer's outputs. One that matches nothing is an error: its stage did not run."""
+    import glob
+
+    if not patterns:
+        raise ValueError("gate: no --current files and no gate.files in the settings")
+    files: list[str] = []
+    for pattern in patterns:
+        found = sorted(glob.glob(pattern, recursive=True))
+        if not found:
+            raise FileNotFoundError(f"gate.files: {pattern!r} matched no file (did its stage run?)")
+        files += [f for f in found if f not in files]
+    return files
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="rsicbench gate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--baseline", required=True, help="committed baseline JSON (.ci/baseline.json)")
-    ap.add_argument("--current", required=True, nargs="+", help="metrics JSON files of this run")
+    ap.add_argument("--current", nargs="+", help="metrics JSON / per_image.csv files of this run "
+                    "(default: configs/eval.yaml gate.files, the outputs of every producer)")
     ap.add_argument("--tolerances", help="YAML/JSON file with a `gate:` block (default: configs/eval.yaml)")
     ap.add_argument("--profile", help="profile whose gate settings apply")
     ap.add_argument("--strict", action="store_true", help="new keys fail too")
     ap.add_argument("--update", action="store_true", help="write the current values as the new baseline")
     args = ap.parse_args(argv)
 
+    cfg = _load_gate_cfg(args)
+    if not args.current:
+        args.current = expand_files(cfg.get("files") or [])
     if not args.update and not Path(args.baseline).is_file():
         raise FileNotFoundError(f"--baseline {args.baseline}: file not found; create it with "
                         f"`rsicbench gate --baseline {args.baseline} --current <files> --update`")
     missing = [f for f in args.current if not Path(f).is_file()]
     if missing:
         raise FileNotFoundError(f"--current: {', '.join(missing)}: file not found")
-    if args.tolerances and not Path(args.tolerances).is_file():
-        raise FileNotFoundError(f"--tolerances {args.tolerances}: file not found")
     current = collect(args.current)
     if args.update:
         write_json(args.baseline, {"files": sorted(Path(f).as_posix() for f in args.current), "values": current})
         print(f"gate: baseline {args.baseline} updated with {len(current)} values from {len(args.current)} file(s)")
         return 0
-    if args.tolerances:
-        from rsicbench.config import load_params
-
-        cfg = load_params(args.tolerances).get("gate") or {}  # names the file if it is not YAML
-    else:
-        cfg = _gate_settings(args.profile)
     base = read_json(args.baseline)
     if not isinstance(base, dict) or "values" not in base:
         print(f"gate: {args.baseline}: not a baseline file (no 'values'); make one with --update", file=sys.stderr)
         return 2
-    rows, ok = compare(base["values"], current, cfg.get("tolerances", []), cfg.get("ignore", []), args.strict)
+    from rsicbench.config import settings
+
+    names = codec_names(list(settings("eval", args.profile).get("codecs", [])))
+    rows, ok = compare(base["values"], current, cfg.get("tolerances", []), cfg.get("ignore", []), args.strict, names)
     checked_keys = [k for k in base["values"] if not any(fnmatch.fnmatchcase(k, p) for p in cfg.get("ignore", []))]
     checked = len(checked_keys)
     if rows:
         print(render(rows))
-    kinds = counts_by_kind(checked_keys, cfg.get("tolerances", []))
+    kinds = counts_by_kind(checked_keys, cfg.get("tolerances", []), names)
     print("gate: values by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
     verdict = "PASS" if ok else "FAIL"
     n_drift = sum(r["status"] == "DRIFT" for r in rows)

@@ -14,7 +14,9 @@ from rsicbench.fsutil import write_json, write_text
 
 def rate_check(codec, samples, out_dir: Path) -> dict:
     """Real vs estimated bpp per image. Real: the engine's container bytes (per_image.csv in
-    `out_dir`; images that failed there are left out). Estimated: one eval-mode forward."""
+    `out_dir`; images that failed there are left out). Estimated: `codec.estimate_bits`, for
+    learned codecs the model's information content of exactly the symbols `encode` codes
+    (reproduce/coding/coded_info.py), not the eval-mode forward."""
     from rsicbench.imageio import read_rgb
 
     table = results.read_per_image(out_dir / results.PER_IMAGE)

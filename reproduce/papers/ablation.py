@@ -11,6 +11,9 @@ parameter count of the model as evaluated (arch from the summary), and the paper
 numbers for that variant (claims/<paper>.yaml, subject `<family>:<variant>`). A BD that
 cannot be computed (fewer than 2 rate points, non-monotonic curve, missing run) is reported
 as value null with `valid: false` and the reasons - never silently dropped.
+`bd_rate_psnr_ci`: the paired-bootstrap interval of that BD-rate over the images both curves
+share (reproduce/evaluation/paired_bd.py); `difference` = "no difference measured" when it
+includes 0. Each RD point carries the `budget` its summary records (steps, crop, width, source).
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ def read_points(rd_root: Path, model: str) -> tuple[list[dict], list[str]]:
             continue
         points.append({"qtag": js.get("qtag", s.parent.name), "bpp": float(bpp), "psnr": float(psnr),
                        "n_ok": int(js.get("n_ok", 0)), "arch": (js.get("describe") or {}).get("arch"),
-                       "lambda_compressai": (js.get("describe") or {}).get("lambda_compressai")})
+                       "lambda_compressai": (js.get("describe") or {}).get("lambda_compressai"),
+                       "budget": point_budget(js.get("describe") or {})})
     points.sort(key=lambda p: p["bpp"])
     return points, problems
 
@@ -61,6 +65,15 @@ def _bd(kind: str, anchor: list[dict], test: list[dict]) -> dict:
     if isinstance(r.get("overlap"), float) and math.isnan(r["overlap"]):
         r["overlap"] = None
     return r
+
+
+def point_budget(describe: dict) -> dict | None:
+    """The training budget a learned point's summary records (None for a non-learned codec)."""
+    if not describe.get("source"):
+        return None
+    train = describe.get("train") or {}
+    return {"source": describe.get("source"), "arch": describe.get("arch"), "steps": train.get("steps"),
+            "patch": train.get("patch"), "batch": train.get("batch"), "checkpoint_step": describe.get("step")}
 
 
 def _unavailable(reason: str) -> dict:
@@ -83,10 +96,11 @@ def paper_claims(claims: list[dict], family: str, variant: str) -> list[dict]:
 
 
 def ablation_table(paper: str, variants: dict[str, dict], rd_root: Path, claims_path: Path,
-                   profile: str, with_params: bool = True) -> dict[str, Any]:
+                   profile: str, with_params: bool = True, boot: dict | None = None) -> dict[str, Any]:
     """The ablation table of one paper (see module docstring). `variants`: papers.yaml `variants`
-    (rows `<family>-<variant>: switches`)."""
+    (rows `<family>-<variant>: switches`); `boot`: bootstrap settings (configs/eval.yaml `bootstrap`)."""
     from rsicbench.config import variants_by_family
+    from rsicbench.reproduce.evaluation.paired_bd import paired_bd_ci
 
     if paper not in PAPERS:
         raise ValueError(f"unknown paper {paper!r}; choose one of {', '.join(PAPERS)}")
@@ -110,14 +124,18 @@ def ablation_table(paper: str, variants: dict[str, dict], rd_root: Path, claims_
                 bdr = bdp = _unavailable("; ".join(problems) or f"{name}: no RD points")
             else:
                 bdr, bdp = _bd("rate", anchor, pts), _bd("quality", anchor, pts)
+            ci = (paired_bd_ci(rd_root.parent, rd_root.name, anchor_name, name, boot)
+                  if var != BASELINE and anchor and pts else None)
             arch = next((p["arch"] for p in pts if p.get("arch")), None)
             rows.append({
                 "variant": name, "family": family, "modules": dict(table[var]),
                 "anchor": anchor_name, "rd_points": pts, "problems": problems,
-                "bd_rate_psnr": bdr, "bd_psnr": bdp,
+                "bd_rate_psnr": bdr, "bd_psnr": bdp, "bd_rate_psnr_ci": ci,
+                "difference": (ci or {}).get("difference"),
                 "params": count_params(name, arch) if with_params else None, "arch": arch,
                 "paper_claims": paper_claims(claims, family, var),
             })
     return {"paper": paper, "profile": profile, "rd_root": str(rd_root), "claims": str(claims_path),
             "bd_method": "pchip (rsicbench.metrics.bd), rate = bpp, quality = PSNR (dB)",
-            "anchor_rule": "each family's `baseline` variant", "rows": rows}
+            "anchor_rule": "each family's `baseline` variant",
+            "bootstrap": "paired over the images both curves share (reproduce/evaluation/paired_bd.py)", "rows": rows}

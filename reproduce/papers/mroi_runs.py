@@ -41,7 +41,7 @@ def mask_reader(mask_dir: str, images_root: Path):
     return roi_for
 
 
-def train_model(model: str, rate: str, progress: bool) -> dict:
+def train_model(model: str, rate: str, progress: bool, on_change: str = "error") -> dict:
     """Train `model` at rate tag `rate` on the section's dataset with its stored ROI masks.
     Returns what to report: model, rate, CompressAI λ, output folder and train()'s result."""
     from rsicbench.datasets import load_split
@@ -56,7 +56,7 @@ def train_model(model: str, rate: str, progress: bool) -> dict:
     va = [str(s.path) for s in load_split(ds, "val")]
     out = train_dir(cfg, model, rate)
     roi_for = mask_reader(cfg["mask_dir"], Path("data") / ds / "images")
-    result = train(tc, tr, va, out, progress=progress, roi_for=roi_for)
+    result = train(tc, tr, va, out, progress=progress, roi_for=roi_for, on_change=on_change)
     return {"model": model, "rate": rate, "lambda_compressai": tc.lam, "out": str(out), **result}
 
 

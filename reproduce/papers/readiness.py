@@ -89,8 +89,10 @@ def plan(model: str, profile: str | None) -> Plan:
     cfg, dataset, split, source = _area(model, profile)
     if model not in cfg.get("models", {}):
         raise ValueError(f"{source}: no entry for model {model!r}")
-    n = len(cfg["models"][model].get("lambdas", []))
-    configs = [run_config(model, f"r{i}", cfg) for i in range(n)]
+    entry = cfg["models"][model]
+    # the rates the profile trains (configs/train.yaml `rates`; the ROI sections: every λ)
+    rates = entry.get("rates", range(len(entry.get("lambdas", []))))
+    configs = [run_config(model, f"r{i}", cfg) for i in rates]
     for tc in configs:
         check_config(tc)
     fam, role = family_of(model)

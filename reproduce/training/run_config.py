@@ -123,3 +123,18 @@ def run_config(model: str, rate: str, cfg: dict, overrides: dict | None = None):
         merged["arch"] = deep_merge(arch, over.pop("arch"))
     merged.update(over)
     return TrainConfig.from_dict(merged)
+
+
+def rate_tags(model: str, rates: str, cfg: dict) -> list[str]:
+    """--rates: `profile` = the profile's indices for this model (configs/train.yaml `rates`),
+    else a comma list of rate tags r<i>."""
+    if rates == "profile":
+        entry = (cfg.get("models") or {}).get(model)
+        if not isinstance(entry, dict):
+            raise ValueError(f"configs/train.yaml: no entry for model {model!r}")
+        return [f"r{i}" for i in entry["rates"]]
+    tags = [t.strip() for t in rates.split(",") if t.strip()]
+    bad = [t for t in tags if not (t.startswith("r") and t[1:].isdigit())]
+    if bad or not tags:
+        raise ValueError(f"--rates {rates!r}: expected `profile` or rate tags like r0,r2")
+    return tags

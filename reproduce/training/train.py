@@ -363,12 +363,51 @@ def _roi_masks(model, cfg: TrainConfig, train_set: _PathsImages, val_set: _Paths
     return masks, centre_crops(load_masks(*val_set, roi_for), cfg.val_patch), "provider"
 
 
+# Settings that do not change what a run learns: a resume may differ in them.
+_RUN_ONLY_KEYS = ("device", "threads", "ckpt_every")
+
+
+def config_changes(latest: Path, cfg: TrainConfig, ignore: Sequence[str] = ()) -> dict[str, tuple[Any, Any]]:
+    """What differs between the run in latest.pt and `cfg`: {key: (then, now)}; {} = same run.
+    A checkpoint without its config (older runs) is compared by model and arch only."""
+    ck = load_resume_state(latest)
+    then = {"model": ck.get("model_name"), "arch": dict(ck.get("arch") or {}), **(ck.get("config") or {})}
+    now = {**_plain(cfg.__dict__), "arch": dict(cfg.arch)}
+    keys = [k for k in now if k not in (*_RUN_ONLY_KEYS, *ignore) and (k in then or k in ("model", "arch"))]
+    return {k: (then.get(k), now[k]) for k in keys if then.get(k) != now[k]}
+
+
+def set_aside(out_dir: Path) -> Path:
+    """Move a superseded run out of the way (nothing computed is deleted):
+    <out>/../../.superseded/<model>/<rate>-<UTC time>."""
+    dest = out_dir.parent.parent / ".superseded" / out_dir.parent.name / \
+        f"{out_dir.name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(out_dir, dest)
+    return dest
+
+
+def _check_same_run(out_dir: Path, cfg: TrainConfig, on_change: str) -> str | None:
+    """Resume only the run `cfg` describes: a changed setting (λ, lr, arch, ...) is an error
+    naming it (a changed `steps` is allowed: train longer, lr milestones as the run started),
+    or with on_change="restart" (the pipeline: results never depend on a run's history, so
+    `steps` counts too) the old run is set aside (returned)."""
+    latest = out_dir / "latest.pt"
+    if not latest.is_file():
+        return None
+    changed = config_changes(latest, cfg, ignore=() if on_change == "restart" else ("steps",))
+    if not changed:
+        return None
+    what = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in changed.items()))
+    if on_change != "restart":
+        raise UserError(f"{latest}: was trained with other settings ({what}); move {out_dir} away, "
+                        f"train into another --out folder, or pass --on-config-change restart")
+    return f"{set_aside(out_dir)} ({what})"
+
+
 def _resume(latest: Path, model, opts: Optimizers, cfg: TrainConfig) -> tuple[int, float]:
     """Load latest.pt into the model and optimizers; returns (step, best val loss) to go on from."""
     ck = load_resume_state(latest)
-    if ck.get("model_name") != cfg.model or dict(ck.get("arch", {})) != dict(cfg.arch):
-        raise ValueError(f"{latest}: belongs to {ck.get('model_name')} {ck.get('arch')}, "
-                         f"not {cfg.model} {cfg.arch}; use another output folder")
     try:
         model.load_state_dict(ck["model"])
         opts.opt.load_state_dict(ck["optimizer"])
@@ -439,13 +478,20 @@ def _after_step(run: _Run, step: int, best: float, stage: int | None, row: dict)
 
 
 def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str], out_dir: Path,
-          progress: bool = True, roi_for=None) -> dict:
+          progress: bool = True, roi_for=None, on_change: str = "error") -> dict:
+    """Train (or resume) the run `cfg` into out_dir. on_change: what to do when out_dir holds a
+    run with other settings: "error" (default) or "restart" (set it aside, train from scratch)."""
     from rsicbench.config import seed_everything
     from rsicbench.reproduce.models.registry import create_model
 
-    ddp, rank, device = _init_process(cfg)
-    seed_everything(cfg.seed, cfg.threads)
     out_dir = Path(out_dir)
+    ddp, rank, device = _init_process(cfg)
+    superseded = _check_same_run(out_dir, cfg, on_change) if rank == 0 else None
+    if ddp:  # the other ranks resume only after rank 0 has set a superseded run aside
+        import torch.distributed as dist
+
+        dist.barrier()
+    seed_everything(cfg.seed, cfg.threads)
     images, kept = load_images(train_paths, cfg.patch, cfg.max_train_images, with_paths=True)
     val_imgs, val_kept = load_images(val_paths, cfg.val_patch, cfg.val_images, with_paths=True)
     val = centre_crops(val_imgs, cfg.val_patch)
@@ -472,6 +518,8 @@ def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str]
         dist.destroy_process_group()
     out = {"steps": step, "resumed_from": resumed_from, "best_val_loss": best,
            "seconds": time.perf_counter() - run.t0, "device": device}
+    if superseded:
+        out["superseded"] = superseded
     if roi_source:
         out["roi"] = roi_source
     if final_stage is not None:
