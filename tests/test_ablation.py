@@ -159,3 +159,30 @@ def test_ltchm_paper_profile_channels_follow_lambda():
     bad = {"models": {"m": {"lambdas": [1, 2], "arch_per_rate": [{"N": 8}]}}}
     with pytest.raises(ValueError, match="arch_per_rate must list one arch mapping per λ"):
         run_config("m", "r0", bad)
+
+
+def test_evalset_by_classes_or_the_eval_images(tmp_path, monkeypatch):
+    """eval_set images: classes -> the first test image of each of the first N classes;
+    images: eval -> exactly the samples given (the subset every other codec is evaluated on)."""
+    import json as _json
+
+    import numpy as _np
+
+    from rsicbench.imageio import write_png
+    from rsicbench.reproduce.papers import evalset as ev
+    from rsicbench.results import Sample
+
+    split = []
+    for c in ("beach", "forest", "river"):
+        for i in range(3):
+            path = tmp_path / "src" / c / f"{c}{i}.png"
+            write_png(path, _np.full((8, 8, 3), 10 * i, dtype=_np.uint8))
+            split.append(Sample(path, f"{c}/{c}{i}.png", c))
+    monkeypatch.setattr("rsicbench.datasets.load_split", lambda ds, part: list(split))
+    assert ev.build_evalset("toy", 2, tmp_path / "a" / "evalset") == ["beach/beach0.png", "forest/forest0.png"]
+    chosen = [s for s in split if s.relpath.endswith(("0.png", "1.png"))]  # e.g. per_class 2
+    got = ev.build_evalset("toy", 0, tmp_path / "b" / "evalset", same_as=chosen)
+    assert got == sorted(s.relpath for s in chosen) and len(got) == 6
+    assert (tmp_path / "b" / "evalset" / "river" / "river1.png").read_bytes() == \
+        (tmp_path / "src" / "river" / "river1.png").read_bytes()
+    assert _json.loads((tmp_path / "b" / "evalset.json").read_text())["rule"] == "eval"

@@ -5,9 +5,9 @@
 
 `evalset` (reproduce/papers/evalset.py): the test-split images the paper variants are
 evaluated on, copied (PNG bytes, already lossless) to results/papers/evalset/<class>/<file>.png: the first test image of
-each of the first `eval_set.classes` classes (sorted; 0 = the whole test split), from
-configs/papers.yaml per profile. Why a separate set: 28 variants x rates on the full default
-test subset would not fit the default profile's time budget (docs/papers.md).
+each of the first `eval_set.classes` classes (sorted; 0 = the whole test split), or with
+`eval_set.images: eval` exactly the images `rsicbench evaluate` uses for every codec
+(configs/eval.yaml per_class / max_images), from configs/papers.yaml per profile.
 `table`: reproduce.papers.ablation.ablation_table over results/rd/<dataset>/ (default ucmerced-papers).
 """
 
@@ -43,7 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.cmd == "evalset":
             es = cfg.get("eval_set", {})
-            imgs = build_evalset(es.get("dataset", "ucmerced"), int(es.get("classes", 0)), root / a.out)
+            same_as = None
+            if es.get("images", "classes") == "eval":  # the subset `rsicbench evaluate` uses for every codec
+                from rsicbench.reproduce.evaluation.samples import learned_eval_samples
+
+                same_as = learned_eval_samples(settings("train", a.profile), settings("eval", a.profile),
+                                               es.get("dataset", "ucmerced"), None, None)[0]
+            elif es.get("images", "classes") != "classes":
+                raise ValueError(f"configs/papers.yaml: eval_set.images: expected classes or eval, got {es['images']!r}")
+            imgs = build_evalset(es.get("dataset", "ucmerced"), int(es.get("classes", 0)), root / a.out, same_as)
             print(json.dumps({"images": len(imgs), "out": a.out}))
             return 0
         from rsicbench.reproduce.papers.ablation import PAPERS, ablation_table

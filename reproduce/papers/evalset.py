@@ -12,17 +12,20 @@ from pathlib import Path
 from rsicbench.fsutil import write_bytes, write_json
 
 
-def build_evalset(dataset: str, classes: int, out: Path) -> list[str]:
+def build_evalset(dataset: str, classes: int, out: Path, same_as: list | None = None) -> list[str]:
     """Copy the first test image of each of the first `classes` classes (sorted; 0 = the whole
     test split) of `dataset` to <out>/<relpath>, list them in <out>/../evalset.json; returns
-    their relpaths."""
+    their relpaths. `same_as`: exactly these samples instead (configs/papers.yaml
+    `eval_set.images: eval`: the images every other codec is evaluated on)."""
     from rsicbench.datasets import load_split
 
-    samples = sorted(load_split(dataset, "test"), key=lambda s: s.relpath)
+    samples = sorted(same_as if same_as is not None else load_split(dataset, "test"), key=lambda s: s.relpath)
     if not samples:
         raise ValueError(f"{dataset}: empty test split")
     label = lambda s: s.label or Path(s.relpath).parent.name  # noqa: E731
-    if classes:
+    if same_as is not None:
+        chosen = samples
+    elif classes:
         first: dict = {}  # class -> its first Sample
         for s in samples:
             first.setdefault(label(s), s)
@@ -32,5 +35,6 @@ def build_evalset(dataset: str, classes: int, out: Path) -> list[str]:
     for s in chosen:
         write_bytes(out / s.relpath, Path(s.path).read_bytes())
     write_json(out.parent / "evalset.json", {"dataset": dataset, "classes": classes,
+                                             "rule": "eval" if same_as is not None else "classes",
                                              "images": [s.relpath for s in chosen]})
     return [s.relpath for s in chosen]
