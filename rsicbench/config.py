@@ -100,8 +100,8 @@ def settings(area: str, profile: str | None = None, root: str | os.PathLike | No
     out.setdefault("seed", seed)
     out.setdefault("threads", threads)
     if area == "train":
-        out = _with_paper_models(out, root)
-        _resolve_rates(out, root / "configs" / "train.yaml")
+        variants = _with_paper_models(out, root)
+        _resolve_rates(out, variants, root / "configs" / "train.yaml")
     return out
 
 
@@ -117,17 +117,17 @@ def variants_by_family(variants: dict) -> dict[str, dict[str, dict]]:
     return out
 
 
-def _with_paper_models(cfg: dict[str, Any], root: Path) -> dict[str, Any]:
+def _with_paper_models(cfg: dict[str, Any], root: Path) -> set[str]:
     """configs/train.yaml `families`: each paper family's entry (λ list, sizes) becomes the
     `models` entry of every `<family>-<variant>` row of configs/papers.yaml, so a variant is one
-    row there; a `models` entry of the same name is merged on top."""
+    row there; a `models` entry of the same name is merged on top. Returns the variants' names."""
     families = cfg.pop("families", None) or {}
     if not families:
-        return cfg
+        return set()
     path = root / "configs" / "papers.yaml"
     variants = (load_params(path).get("common") or {}).get("variants") or {}
     models = cfg.setdefault("models", {})
-    cfg["paper_variants"] = [f"{f}-{v}" for f, rows in variants_by_family(variants).items() for v in rows]
+    names: set[str] = set()
     for family, rows in variants_by_family(variants).items():
         if family not in families:
             raise ConfigError(f"{root / 'configs' / 'train.yaml'}: families: no entry for paper family {family!r} "
@@ -135,14 +135,14 @@ def _with_paper_models(cfg: dict[str, Any], root: Path) -> dict[str, Any]:
         for variant in rows:
             name = f"{family}-{variant}"
             models[name] = deep_merge(families[family] or {}, models.get(name) or {})
-    return cfg
+            names.add(name)
+    return names
 
 
-def _resolve_rates(cfg: dict[str, Any], path: Path) -> None:
+def _resolve_rates(cfg: dict[str, Any], variants: set[str], path: Path) -> None:
     """Each `models.<name>.rates` as a list of λ indices: its own list, else the profile's
     `rates.papers` (paper variants) or `rates.models`; `all` = every λ of the model."""
     lists = cfg.pop("rates", None) or {}
-    variants = set(cfg.get("paper_variants", []))
     for name, entry in (cfg.get("models") or {}).items():
         if not isinstance(entry, dict):
             continue

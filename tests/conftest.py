@@ -36,3 +36,20 @@ def smooth_image(rng):
     base = np.stack([x * 3, y * 3, (x + y) * 1.5], axis=2)
     img = base + rng.normal(0, 12, size=base.shape)
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def project_copy(tmp_path, monkeypatch):
+    """A project root at tmp_path/proj with this checkout's params.yaml, pyproject.toml and
+    configs/ ($RSICBENCH_ROOT points at it, one torch thread): results/ land there, not here."""
+    import shutil
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    root = tmp_path / "proj"
+    shutil.copytree(repo / "configs", root / "configs")
+    for name in ("params.yaml", "pyproject.toml"):
+        shutil.copy(repo / name, root / name)
+    monkeypatch.setenv("RSICBENCH_ROOT", str(root))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    return root

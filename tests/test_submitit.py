@@ -26,18 +26,12 @@ TINY = ["--set", 'arch={"N": 8, "M": 8}', "--set", "batch=2", "--set", "ckpt_eve
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A project root with this checkout's params and configs; results/ goes to tmp."""
-    root = tmp_path / "proj"
-    shutil.copytree(REPO / "configs", root / "configs")
-    for name in ("params.yaml", "pyproject.toml"):
-        shutil.copy(REPO / name, root / name)
+def project(project_copy, tmp_path):
+    """A project copy (conftest) and three training images; results/ goes to tmp."""
     rng = np.random.default_rng(3)
     for i in range(3):
         write_png(tmp_path / "imgs" / f"im{i}.png", rng.integers(0, 255, (72, 72, 3), dtype=np.uint8))
-    monkeypatch.setenv("RSICBENCH_ROOT", str(root))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    return root, tmp_path / "imgs"
+    return project_copy, tmp_path / "imgs"
 
 
 def stage_output(root: Path, model: str, index: int) -> Path:

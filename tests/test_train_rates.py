@@ -12,26 +12,19 @@ from rsicbench import cli
 from rsicbench.imageio import write_png
 from rsicbench.reproduce.commands import train as cli_train
 
-REPO = Path(__file__).resolve().parents[1]
 TINY = ["--set", 'arch={"N": 8, "M": 8}', "--set", "batch=2", "--set", "ckpt_every=2", "--set", "val_every=2",
         "--set", "val_images=1", "--set", "threads=1", "--steps", "2"]
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    """A project root with this checkout's params and configs (profile ci); results/ in tmp."""
-    root = tmp_path / "proj"
-    shutil.copytree(REPO / "configs", root / "configs")
-    for name in ("params.yaml", "pyproject.toml"):
-        shutil.copy(REPO / name, root / name)
+def project(project_copy, monkeypatch):
+    """A project copy (conftest) at the ci profile, two training images, cwd = its root."""
     rng = np.random.default_rng(5)
     for i in range(2):
-        write_png(root / "imgs" / f"im{i}.png", rng.integers(0, 255, (72, 72, 3), dtype=np.uint8))
-    monkeypatch.setenv("RSICBENCH_ROOT", str(root))
+        write_png(project_copy / "imgs" / f"im{i}.png", rng.integers(0, 255, (72, 72, 3), dtype=np.uint8))
     monkeypatch.setenv("RSICBENCH_PROFILE", "ci")
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.chdir(root)
-    return root
+    monkeypatch.chdir(project_copy)
+    return project_copy
 
 
 def _train(root: Path, *extra: str) -> list[str]:

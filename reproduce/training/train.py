@@ -367,10 +367,9 @@ def _roi_masks(model, cfg: TrainConfig, train_set: _PathsImages, val_set: _Paths
 _RUN_ONLY_KEYS = ("device", "threads", "ckpt_every")
 
 
-def config_changes(latest: Path, cfg: TrainConfig, ignore: Sequence[str] = ()) -> dict[str, tuple[Any, Any]]:
-    """What differs between the run in latest.pt and `cfg`: {key: (then, now)}; {} = same run.
-    A checkpoint without its config (older runs) is compared by model and arch only."""
-    ck = load_resume_state(latest)
+def config_changes(ck: dict, cfg: TrainConfig, ignore: Sequence[str] = ()) -> dict[str, tuple[Any, Any]]:
+    """What differs between the run of checkpoint `ck` (latest.pt) and `cfg`: {key: (then, now)};
+    {} = same run. A checkpoint without its config (older runs) is compared by model and arch only."""
     then = {"model": ck.get("model_name"), "arch": dict(ck.get("arch") or {}), **(ck.get("config") or {})}
     now = {**_plain(cfg.__dict__), "arch": dict(cfg.arch)}
     keys = [k for k in now if k not in (*_RUN_ONLY_KEYS, *ignore) and (k in then or k in ("model", "arch"))]
@@ -387,27 +386,29 @@ def set_aside(out_dir: Path) -> Path:
     return dest
 
 
-def _check_same_run(out_dir: Path, cfg: TrainConfig, on_change: str) -> str | None:
+def _check_same_run(out_dir: Path, cfg: TrainConfig, on_change: str) -> tuple[str | None, dict | None]:
     """Resume only the run `cfg` describes: a changed setting (λ, lr, arch, ...) is an error
     naming it (a changed `steps` is allowed: train longer, lr milestones as the run started),
     or with on_change="restart" (the pipeline: results never depend on a run's history, so
-    `steps` counts too) the old run is set aside (returned)."""
+    `steps` counts too) the old run is set aside. Returns (what was set aside, the checkpoint
+    to resume from), each None when there is none; latest.pt is read once."""
     latest = out_dir / "latest.pt"
     if not latest.is_file():
-        return None
-    changed = config_changes(latest, cfg, ignore=() if on_change == "restart" else ("steps",))
+        return None, None
+    ck = load_resume_state(latest)
+    changed = config_changes(ck, cfg, ignore=() if on_change == "restart" else ("steps",))
     if not changed:
-        return None
+        return None, ck
     what = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in ((k, *v) for k, v in changed.items()))
     if on_change != "restart":
         raise UserError(f"{latest}: was trained with other settings ({what}); move {out_dir} away, "
                         f"train into another --out folder, or pass --on-config-change restart")
-    return f"{set_aside(out_dir)} ({what})"
+    return f"{set_aside(out_dir)} ({what})", None
 
 
-def _resume(latest: Path, model, opts: Optimizers, cfg: TrainConfig) -> tuple[int, float]:
-    """Load latest.pt into the model and optimizers; returns (step, best val loss) to go on from."""
-    ck = load_resume_state(latest)
+def _resume(ck: dict, latest: Path, model, opts: Optimizers) -> tuple[int, float]:
+    """Load checkpoint `ck` (read from latest.pt) into the model and optimizers; returns
+    (step, best val loss) to go on from."""
     try:
         model.load_state_dict(ck["model"])
         opts.opt.load_state_dict(ck["optimizer"])
@@ -486,11 +487,14 @@ def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str]
 
     out_dir = Path(out_dir)
     ddp, rank, device = _init_process(cfg)
-    superseded = _check_same_run(out_dir, cfg, on_change) if rank == 0 else None
+    superseded, ck = _check_same_run(out_dir, cfg, on_change) if rank == 0 else (None, None)
+    latest = out_dir / "latest.pt"
     if ddp:  # the other ranks resume only after rank 0 has set a superseded run aside
         import torch.distributed as dist
 
         dist.barrier()
+        if rank != 0 and latest.is_file():
+            ck = load_resume_state(latest)
     seed_everything(cfg.seed, cfg.threads)
     images, kept = load_images(train_paths, cfg.patch, cfg.max_train_images, with_paths=True)
     val_imgs, val_kept = load_images(val_paths, cfg.val_patch, cfg.val_images, with_paths=True)
@@ -500,8 +504,7 @@ def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str]
     masks, val_roi, roi_source = _roi_masks(model, cfg, (kept, images), (val_kept, val_imgs), roi_for)
     final_stage = _apply_stage(model, max(cfg.steps - 1, 0), cfg.steps)
     opts = make_optimizers(model, cfg)
-    latest = out_dir / "latest.pt"
-    step, best = _resume(latest, model, opts, cfg) if latest.is_file() else (0, math.inf)
+    step, best = _resume(ck, latest, model, opts) if ck is not None else (0, math.inf)
     resumed_from = step
     run = _Run(model, opts, cfg, out_dir, images, masks, val, val_roi, device, rank, final_stage,
                _read_log(out_dir / "log.csv", step))
