@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 import numpy as np
 
 from rsicbench.reports.htmlutil import esc, fmt
@@ -55,6 +55,7 @@ class Budget:
     batch: list[int]
     width: str
     recorded_in: str  # where the steps come from
+    finetuned: list[str] = field(default_factory=list)  # "<own steps> steps from r<i>" per fine-tuned run
     paper_steps: float | None = None
     paper_ref: str = ""  # the claim's section/table, or why there is no fraction
 
@@ -66,6 +67,9 @@ class Budget:
         else:
             head = f"{esc(self.source)}: {'/'.join(fmt(s) for s in self.steps) or 'steps not recorded'} steps"
         parts = [head]
+        if self.finetuned:
+            parts.append(f"of which {', '.join(esc(f) for f in self.finetuned)} fine-tuning "
+                         f"(the rest: the anchor's, train.finetune)")
         if self.patch:
             parts.append(f"crop {'/'.join(str(p) for p in self.patch)} px")
         if self.batch:
@@ -119,14 +123,16 @@ def budget(ctx, codec: str, points: list) -> Budget | None:
     if not learned:
         return None
     trains = [d.get("train") or {} for d in learned]
-    steps = _distinct(t.get("steps") for t in trains)
+    # a fine-tuned point's budget is its own steps plus its anchor's (train.finetune)
+    steps = _distinct((t.get("steps") or 0) + (t.get("init_steps") or 0) for t in trains if t.get("steps"))
+    finetuned = sorted({f"{fmt(t['steps'])} steps from {t['init_from']}" for t in trains if t.get("init_from")})
     recorded = "summary.json describe.train"
     if not steps:
         steps = _distinct(_log_steps(ctx, codec, p.summary) for p in points)
         recorded = "last step of results/train log.csv; crop not recorded" if steps else "not recorded by this evaluation"
     archs = sorted({", ".join(f"{k}={v}" for k, v in sorted((d.get("arch") or {}).items())) for d in learned} - {""})
     b = Budget("/".join(sorted({str(d["source"]) for d in learned})), steps, _distinct(t.get("patch") for t in trains),
-               _distinct(t.get("batch") for t in trains), " | ".join(archs), recorded)
+               _distinct(t.get("batch") for t in trains), " | ".join(archs), recorded, finetuned)
     b.paper_steps, b.paper_ref = paper_steps(ctx, codec)
     return b
 

@@ -60,3 +60,24 @@ def test_learned_codec_records_its_training_budget(tmp_path):
     foreign = tmp_path / "compressai.pth.tar"
     torch.save({"state_dict": m.state_dict(), "epoch": 3}, foreign)
     assert create_codec("bmshj2018-hyperprior", 0, checkpoint=str(foreign), threads=1).describe()["train"] is None
+
+
+def test_a_fine_tuned_point_counts_its_anchors_steps(tmp_path):
+    """train.finetune: a rate point that started from the anchor's weights at step 3000 and
+    trained 1000 more has a budget of 4000 steps, and the budget says how it was spent."""
+    from types import SimpleNamespace
+
+    from rsicbench.reports.budget import budget
+
+    def point(train: dict):
+        return SimpleNamespace(summary={"describe": {"source": "train", "arch": {"N": 32, "M": 48}, "train": train}})
+
+    common = {"patch": 128, "batch": 8, "lr": 1e-3}
+    points = [point({**common, "steps": 4000}),
+              point({**common, "steps": 1000, "init_from": "r1", "init_steps": 3000}),
+              point({**common, "steps": 1000, "init_from": "r1", "init_steps": 3000})]
+    ctx = SimpleNamespace(claims={}, results=tmp_path)
+    b = budget(ctx, "mbt2018-mean", points)
+    assert b.steps == [4000] and b.finetuned == ["1\u202f000 steps from r1"]
+    text = b.text()
+    assert text.startswith("train: 4\u202f000 steps; of which 1\u202f000 steps from r1 fine-tuning") and "crop 128 px" in text

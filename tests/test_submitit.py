@@ -101,3 +101,32 @@ def test_preempted_job_requeues_and_resumes_from_latest(project):
     assert torch.load(out / "latest.pt", weights_only=True)["step"] == 80
     steps = [int(line.split(",")[0]) for line in (out / "log.csv").read_text().splitlines()[1:]]
     assert steps == sorted(set(steps)) and steps[-1] == 80
+
+
+def test_finetuned_rates_go_in_one_job_after_their_anchor(project, monkeypatch, capsys):
+    """train.finetune: the other rates start from the anchor's weights, so a model's rates are one
+    job (anchor first) instead of parallel jobs that would fail for want of the anchor."""
+    root, _ = project
+    path = root / "configs/train.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["ci"]["train"].update(steps=4, finetune={"from": "r1", "steps": 2})
+    path.write_text(yaml.safe_dump(cfg))
+    submitted = []
+
+    class Fake:
+        def update_parameters(self, **kw):
+            pass
+
+        def submit(self, job):
+            submitted.append(job.argv)
+            return type("J", (), {"job_id": str(len(submitted))})()
+
+    monkeypatch.setattr(cli_train_submit, "make_executor", lambda args, folder: Fake())
+    assert cli_train_submit.main(["--models", "bmshj2018-hyperprior", "--executor", "local", "--profile", "ci"]) == 0
+    (argv,) = submitted
+    assert argv[argv.index("--rates") + 1] == "r1,r0,r2" and "--out" not in argv and "--rate" not in argv
+    submitted.clear()
+    cfg["ci"]["train"].pop("finetune")
+    path.write_text(yaml.safe_dump(cfg))
+    assert cli_train_submit.main(["--models", "bmshj2018-hyperprior", "--executor", "local", "--profile", "ci"]) == 0
+    assert [a[a.index("--rate") + 1] for a in submitted] == ["r0", "r1", "r2"]

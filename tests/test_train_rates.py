@@ -68,8 +68,8 @@ def test_rates_profile_is_the_profiles_list(project):
 
 def test_plan_lists_every_model(project, capsys):
     assert cli_train.main(["--plan", "--profile", "paper"]) == 0
-    plan = dict(line.split("\t") for line in capsys.readouterr().out.splitlines())
-    assert plan["ltchm-full"] == "r0,r1,r2,r3,r4,r5" and plan["mbt2018"] == "r0,r1,r2"
+    plan = {name: rest for name, *rest in (line.split("\t") for line in capsys.readouterr().out.splitlines())}
+    assert plan["ltchm-full"] == ["r0,r1,r2,r3,r4,r5", "200000 steps"] and plan["mbt2018"] == ["r0,r1,r2", "500000 steps"]
 
 
 @pytest.mark.timeout(120)

@@ -30,7 +30,6 @@ mixtures, see entropy.py) -> container (container.py). Decode reverses it and cr
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -58,13 +57,9 @@ def load_model(name: str, checkpoint: str | Path, **arch: Any) -> tuple[torch.nn
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
     """sha256 of the parameters (not the derived CDF tables), 12 hex digits."""
-    h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
-        if "_quantized_cdf" in k or "_offset" in k or "_cdf_length" in k:
-            continue
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:12]
+    from rsicbench.reproduce.models.checkpoints import state_fingerprint
+
+    return state_fingerprint(model.state_dict())
 
 
 def _train_budget(config: Any) -> dict[str, Any] | None:
@@ -72,7 +67,10 @@ def _train_budget(config: Any) -> dict[str, Any] | None:
     (our checkpoints' `config`; None for zoo / foreign checkpoints, which do not record it)."""
     if not isinstance(config, dict):
         return None
-    return {k: config.get(k) for k in ("steps", "patch", "batch", "lr")}
+    out = {k: config.get(k) for k in ("steps", "patch", "batch", "lr")}
+    if config.get("init_from"):  # fine-tuned: its anchor's steps count in its budget
+        out.update(init_from=config["init_from"], init_steps=config.get("init_steps") or 0)
+    return out
 
 
 class LearnedCodec(Codec):

@@ -69,7 +69,7 @@ def _train_one(a: argparse.Namespace, cfg: dict, rate: str, overrides: dict) -> 
     """One rate: the run's result line, or None when its weights come from elsewhere."""
     from rsicbench.results import run_dir
     from rsicbench.reproduce.training.weight_sources import skip_training
-    from rsicbench.reproduce.training.train import train
+    from rsicbench.reproduce.training.train import anchor_state, train
 
     out = Path(a.out) if a.out else run_dir(a.model, rate)
     # models.<model>.source zoo / checkpoint:<path>: nothing to train (reproduce/training/weight_sources.py)
@@ -77,10 +77,25 @@ def _train_one(a: argparse.Namespace, cfg: dict, rate: str, overrides: dict) -> 
         return None
     tc = run_config(a.model, rate, cfg, overrides)
     check_config(tc)
+    init = None
+    if tc.init_from:  # fine-tuning: the anchor's final weights, its budget and its fingerprint
+        init, tc.init_steps, tc.init_digest = anchor_state(run_dir(a.model, tc.init_from))
     ds = cfg.get("dataset", "ucmerced")
     result = train(tc, _paths(ds, "train", a.train_dir), _paths(ds, "val", a.val_dir), out,
-                   progress=not a.quiet and sys.stderr.isatty(), on_change=a.on_config_change)
+                   progress=not a.quiet and sys.stderr.isatty(), on_change=a.on_config_change, init=init)
     return {"model": a.model, "rate": rate, "lambda_compressai": tc.lam, "out": str(out), **result}
+
+
+def _plan_note(model: str, cfg: dict) -> str:
+    """'\t<steps> steps' and, with train.finetune, which rates start from which weights."""
+    tags = rate_tags(model, "profile", cfg)
+    runs = dict(zip(tags, (run_config(model, t, cfg) for t in tags)))
+    anchors = [(t, r) for t, r in runs.items() if r.snapshot_at]
+    if not anchors:
+        return f"\t{'/'.join(str(s) for s in sorted({r.steps for r in runs.values()}))} steps"
+    (src, anchor), tuned = anchors[0], [t for t, r in runs.items() if r.init_from]
+    return (f"\t{anchor.steps} steps per rate; {','.join(tuned)} start from {src} at step "
+            f"{anchor.snapshot_at} and train {anchor.steps - anchor.snapshot_at} steps at their own λ")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if a.plan:
         for name, entry in sorted((cfg.get("models") or {}).items()):
-            print(f"{name}\t{','.join(f'r{i}' for i in entry['rates'])}")
+            print(f"{name}\t{','.join(rate_tags(name, 'profile', cfg))}{_plan_note(name, cfg)}")
         return 0
     if not a.model or bool(a.rate) == bool(a.rates):
         ap.error("--model and one of --rate / --rates are required")

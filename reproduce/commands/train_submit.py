@@ -4,7 +4,8 @@
         --executor slurm --partition gpu --gpus-per-node 4 --timeout-min 4320
     rsicbench train-submit --models bmshj2018-hyperprior --rates r0 --executor local --wait
 
-Each job runs one rate of what the DVC stage `train@<model>` runs (`rsicbench train --model M
+Each job runs one rate (with configs/train.yaml `train.finetune`: all of a model's rates, the
+anchor first, since the others start from its weights) of what the DVC stage `train@<model>` runs (`rsicbench train --model M
 --rate r<i>`, same profile; the stage runs every rate of the profile, configs/train.yaml `rates`,
 which is also the default here), writing results/train/<model>/r<i>/ of this project (inside the
 stage's output), so DVC stays the record: afterwards `dvc repro train@<model>` finds each
@@ -76,7 +77,11 @@ def make_executor(args: argparse.Namespace, folder: str):
 
 
 def job_argv(model: str, rate: str, profile: str, out: Path, args: argparse.Namespace) -> list[str]:
-    argv = ["--model", model, "--rate", rate, "--profile", profile, "--out", str(out), "--quiet"]
+    """`rate` is one tag, or several (r1,r0,r2: fine-tuned rates after their anchor, one job)."""
+    if "," in rate:
+        argv = ["--model", model, "--rates", rate, "--profile", profile, "--quiet"]
+    else:
+        argv = ["--model", model, "--rate", rate, "--profile", profile, "--out", str(out), "--quiet"]
     for flag, folder in (("--train-dir", args.train_dir), ("--val-dir", args.val_dir)):
         if folder:
             argv += [flag, str(Path(folder).resolve())]
@@ -116,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from rsicbench.config import active_profile, settings
     from rsicbench.paths import project_root
-    from rsicbench.reproduce.training.run_config import run_config
+    from rsicbench.reproduce.training.run_config import anchors_first, finetune_source, run_config
     from rsicbench.results import run_dir
 
     try:
@@ -125,9 +130,14 @@ def main(argv: list[str] | None = None) -> int:
         runs = []
         for model in args.models:
             mine = [f"r{i}" for i in cfg.get("models", {}).get(model, {}).get("rates", [])]  # the profile's, as the stage
-            for rate in args.rates or mine or ["r0"]:  # (r0: the error of an unknown model)
+            tags = args.rates or mine or ["r0"]  # (r0: the error of an unknown model)
+            for rate in tags:
                 run_config(model, rate, cfg)  # unknown model / rate: one clear error before anything is submitted
-                runs.append((model, rate))
+            if finetune_source(cfg, model) and len(tags) > 1:
+                # train.finetune: the other rates start from the anchor's weights, so one job runs them in order
+                runs.append((model, ",".join(anchors_first(tags, cfg, model))))
+            else:
+                runs.extend((model, rate) for rate in tags)
         root = project_root()
         folder = args.folder if Path(args.folder).is_absolute() else str(root / args.folder)
         executor = make_executor(args, folder)
@@ -136,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     jobs = []
     for model, rate in runs:
-        out = run_dir(model, rate, root)  # the DVC stage's output folder
+        out = run_dir(model, rate.split(",")[0], root).parent if "," in rate else run_dir(model, rate, root)  # the stage's
         executor.update_parameters(name=f"rsicbench-train-{model}-{rate}")
         job = executor.submit(TrainJob(str(root), job_argv(model, rate, profile, out, args)))
         jobs.append((model, rate, out, job))

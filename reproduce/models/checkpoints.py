@@ -31,6 +31,21 @@ import torch
 
 from rsicbench.errors import CodecError
 
+# derived entropy-coding tables: not part of what a model learned
+DERIVED_KEYS = ("_quantized_cdf", "_offset", "_cdf_length")
+
+
+def state_fingerprint(state: dict) -> str:
+    """sha256 of a state dict's learned tensors (names + bytes; not the derived CDF tables),
+    12 hex digits: the codec's weights tag and a fine-tuned run's record of its anchor."""
+    h = hashlib.sha256()
+    for k, v in sorted(state.items()):
+        if any(d in k for d in DERIVED_KEYS) or not isinstance(v, torch.Tensor):
+            continue
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
+
 TABLE_SUFFIXES = ("._quantized_cdf", "._offset", "._cdf_length", ".scale_table")
 _LIST_MAX = 6  # names shown per list in a mismatch error
 

@@ -13,8 +13,9 @@ from rsicbench.reproduce.training.lambdas import (
 from rsicbench.config import deep_merge
 from rsicbench.errors import UserError
 
-# TrainConfig fields that --set may not change: they come from --model and --rate
-_NOT_SETTABLE = ("model", "lam")
+# TrainConfig fields that --set may not change: they come from --model and --rate, or (init_*)
+# from the anchor run that `train.finetune` / init_from names
+_NOT_SETTABLE = ("model", "lam", "snapshot_at", "init_steps", "init_digest")
 
 
 # settings that must be >= 1 (a run with steps <= 0 would exit 0 and write nothing)
@@ -113,6 +114,7 @@ def run_config(model: str, rate: str, cfg: dict, overrides: dict | None = None):
             raise ValueError(f"configs/train.yaml: {model}.arch_per_rate must list one arch mapping per λ "
                              f"({len(lambdas)})")
         arch = deep_merge(arch, per_rate[i] or {})
+    train_cfg, tune_steps = _finetune(model, rate, train_cfg, len(lambdas))
     merged = {**train_cfg, "model": model, "lam": lam, "arch": arch,
               "seed": cfg.get("seed", 0), "threads": cfg.get("threads", 2)}
     # --set overrides win over everything above, the profile's arch, seed and threads included
@@ -122,7 +124,43 @@ def run_config(model: str, rate: str, cfg: dict, overrides: dict | None = None):
             raise UserError(f"--set arch: expected a mapping, e.g. {{\"N\": 8, \"M\": 8}}, got {over['arch']!r}")
         merged["arch"] = deep_merge(arch, over.pop("arch"))
     merged.update(over)
+    _check_init_from(model, rate, merged.get("init_from", ""), len(lambdas))
+    if tune_steps and not merged.get("init_from"):  # the anchor: its weights at steps - finetune.steps
+        total = merged.get("steps", TrainConfig.steps)
+        if not isinstance(total, int) or isinstance(total, bool) or total <= tune_steps:
+            raise UserError(f"configs/train.yaml {model}: steps ({total!r}) must exceed train.finetune.steps "
+                            f"({tune_steps}): the other rates start from its weights at steps - finetune.steps")
+        merged["snapshot_at"] = total - tune_steps
     return TrainConfig.from_dict(merged)
+
+
+def _finetune(model: str, rate: str, train_cfg: dict, n_rates: int) -> tuple[dict, int]:
+    """`train.finetune: {from: r<i>, steps: F}`: every rate point gets `steps` in all. r<i> trains
+    them from scratch and saves its weights at steps - F; every other rate starts from those
+    and trains its own λ for F steps. Returns (train settings, F or 0)."""
+    train_cfg = dict(train_cfg)
+    ft = train_cfg.pop("finetune", None)
+    if ft is None:
+        return train_cfg, 0
+    where = f"configs/train.yaml {model}: train.finetune"
+    if not isinstance(ft, dict) or set(ft) != {"from", "steps"}:
+        raise UserError(f"{where}: expected {{from: r<i>, steps: <int>}}, got {ft!r}")
+    src, steps = ft["from"], ft["steps"]
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise UserError(f"{where}.steps: expected an integer >= 1, got {steps!r}")
+    _check_init_from(model, None, src, n_rates, where + ".from")
+    if rate != src:
+        train_cfg.update(init_from=src, steps=steps)
+    return train_cfg, steps
+
+
+def _check_init_from(model: str, rate: str | None, src, n_rates: int, where: str = "init_from") -> None:
+    if src in ("", None):
+        return
+    if not (isinstance(src, str) and src.startswith("r") and src[1:].isdigit() and int(src[1:]) < n_rates):
+        raise UserError(f"{where}: expected a rate tag r0..r{n_rates - 1} of {model}, got {src!r}")
+    if src == rate:
+        raise UserError(f"{where}: {model} {rate} cannot start from itself")
 
 
 def rate_tags(model: str, rates: str, cfg: dict) -> list[str]:
@@ -132,9 +170,27 @@ def rate_tags(model: str, rates: str, cfg: dict) -> list[str]:
         entry = (cfg.get("models") or {}).get(model)
         if not isinstance(entry, dict):
             raise ValueError(f"configs/train.yaml: no entry for model {model!r}")
-        return [f"r{i}" for i in entry["rates"]]
+        tags = anchors_first([f"r{i}" for i in entry["rates"]], cfg, model)
+        src = finetune_source(cfg, model)
+        if src and src not in tags:
+            raise UserError(f"configs/train.yaml {model}: train.finetune.from {src} is not among the profile's "
+                            f"rates {','.join(tags)}; the other rates start from it, so it must train too")
+        return tags
     tags = [t.strip() for t in rates.split(",") if t.strip()]
     bad = [t for t in tags if not (t.startswith("r") and t[1:].isdigit())]
     if bad or not tags:
         raise ValueError(f"--rates {rates!r}: expected `profile` or rate tags like r0,r2")
-    return tags
+    return anchors_first(tags, cfg, model)
+
+
+def finetune_source(cfg: dict, model: str) -> str | None:
+    """The rate tag a model's other rates fine-tune from (train.finetune.from), or None."""
+    spec = (cfg.get("models") or {}).get(model) or {}
+    ft = deep_merge(cfg.get("train", {}), spec.get("train", {})).get("finetune")
+    return ft.get("from") if isinstance(ft, dict) else None
+
+
+def anchors_first(tags: list[str], cfg: dict, model: str) -> list[str]:
+    """The rate that the others fine-tune from (train.finetune.from) goes first."""
+    src = finetune_source(cfg, model)
+    return sorted(tags, key=lambda t: t != src)

@@ -85,6 +85,14 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 2
     max_train_images: int = 0  # 0: all
+    # Fine-tuning (configs/train.yaml `train.finetune`, run_config.py): the anchor rate saves its
+    # weights at step `snapshot_at` (shared.pt); a rate with `init_from` starts from them instead
+    # of the seed's initialisation. The command fills in init_steps (the steps behind those
+    # weights: the budget) and init_digest (their fingerprint: a retrained anchor is another run).
+    snapshot_at: int = 0
+    init_from: str = ""
+    init_steps: int = 0
+    init_digest: str = ""
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -420,6 +428,44 @@ def _resume(ck: dict, latest: Path, model, opts: Optimizers) -> tuple[int, float
                                 f"{' '.join(str(e).split())[:200]})") from None
 
 
+def _load_init(model, state: dict, cfg: TrainConfig) -> None:
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise UserError(f"{cfg.model}: the weights of {cfg.init_from} (init_from) do not fit this run "
+                        f"({' '.join(str(e).split())[:200]}); fine-tune only between rates of the same width") from None
+
+
+SHARED = "shared.pt"  # an anchor's weights at `snapshot_at`
+
+
+def anchor_state(anchor_dir: Path) -> tuple[dict, int, str]:
+    """(weights, steps behind them, fingerprint) to fine-tune from: the anchor's shared.pt
+    (written at its `snapshot_at`), else its finished run's final weights; or a UserError
+    saying what to train first."""
+    from rsicbench.reproduce.models.checkpoints import state_fingerprint
+
+    shared, latest = anchor_dir / SHARED, anchor_dir / "latest.pt"
+    if shared.is_file():
+        try:
+            ck = load_checkpoint(shared)
+            state, steps = ck["model"], int(ck["step"]) + int(ck.get("init_steps") or 0)
+        except Exception as e:  # noqa: BLE001 - any unreadable file gets the same message
+            raise UserError(f"{shared}: not usable to fine-tune from ({type(e).__name__}: "
+                            f"{' '.join(str(e).split())[:160]}); retrain {anchor_dir.name}") from None
+        return state, steps, state_fingerprint(state)
+    run = f"rsicbench train --model {anchor_dir.parent.name} --rate {anchor_dir.name}"
+    if not latest.is_file():
+        raise UserError(f"{latest}: missing; fine-tuning starts from that run: train it first ({run})")
+    ck = load_resume_state(latest)
+    conf = ck.get("config") or {}
+    planned, snap = int(conf.get("steps") or 0), int(conf.get("snapshot_at") or 0)
+    if snap or int(ck["step"]) < planned:
+        raise UserError(f"{anchor_dir}: that run is at step {ck['step']} of {planned} and has not written "
+                        f"{SHARED} (at step {snap or planned}); finish it first ({run}: it resumes)")
+    return ck["model"], int(ck["step"]) + int(conf.get("init_steps") or 0), state_fingerprint(ck["model"])
+
+
 @dataclass
 class _Run:
     """What the step loop works with besides the step counter and the best val loss."""
@@ -472,6 +518,9 @@ def _after_step(run: _Run, step: int, best: float, stage: int | None, row: dict)
             save_checkpoint(run.out_dir / "best.pt", _state(run.model, o.opt, o.aux_opt, o.sched, cfg, step, best, True))
         row["seconds"] = time.perf_counter() - run.t0
         run.log_rows.append([row.get(c, "") for c in LOG_COLUMNS])
+    if step == cfg.snapshot_at:  # the weights the other rates fine-tune from
+        save_checkpoint(run.out_dir / SHARED, {"model": _unwrap(run.model).state_dict(), "step": step,
+                                               "init_steps": cfg.init_steps})
     if step % cfg.ckpt_every == 0 or step == cfg.steps:
         _write_log(run.out_dir / "log.csv", run.log_rows)
         save_checkpoint(run.out_dir / "latest.pt", _state(run.model, o.opt, o.aux_opt, o.sched, cfg, step, best, False))
@@ -479,9 +528,10 @@ def _after_step(run: _Run, step: int, best: float, stage: int | None, row: dict)
 
 
 def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str], out_dir: Path,
-          progress: bool = True, roi_for=None, on_change: str = "error") -> dict:
+          progress: bool = True, roi_for=None, on_change: str = "error", init: dict | None = None) -> dict:
     """Train (or resume) the run `cfg` into out_dir. on_change: what to do when out_dir holds a
-    run with other settings: "error" (default) or "restart" (set it aside, train from scratch)."""
+    run with other settings: "error" (default) or "restart" (set it aside, train from scratch).
+    init: a model state_dict to start from (fine-tuning, cfg.init_from); ignored on resume."""
     from rsicbench.config import seed_everything
     from rsicbench.reproduce.models.registry import create_model
 
@@ -504,6 +554,8 @@ def train(cfg: TrainConfig, train_paths: Sequence[str], val_paths: Sequence[str]
     masks, val_roi, roi_source = _roi_masks(model, cfg, (kept, images), (val_kept, val_imgs), roi_for)
     final_stage = _apply_stage(model, max(cfg.steps - 1, 0), cfg.steps)
     opts = make_optimizers(model, cfg)
+    if ck is None and init is not None:
+        _load_init(model, init, cfg)
     step, best = _resume(ck, latest, model, opts) if ck is not None else (0, math.inf)
     resumed_from = step
     run = _Run(model, opts, cfg, out_dir, images, masks, val, val_roi, device, rank, final_stage,
