@@ -1,4 +1,4 @@
-"""Rate audit of container v2: real bitstream bytes vs the model's estimate, per learned codec.
+"""Rate audit of container format 4: real bitstream bytes vs the model's estimate, per learned codec.
 
 Trains a ci-width model for `--steps` steps (reproduce.train.train, 64-px crops of UC Merced
 from the raw mirror), then runs the engine and `rate_check` (the `evaluate` stage's audit) on
@@ -8,9 +8,9 @@ from the raw mirror), then runs the engine and `rate_check` (the `evaluate` stag
              CompressAI's autoregressive models)
   model      the model's likelihoods of exactly the coded symbols (= the audit's bpp_est)
   table      the same at the scale-table scales the coder uses (GaussianConditional)
-  cdf        the coder's integer CDFs incl. escapes (compressai models)
-  strings    the real entropy-coded strings; strings - cdf = rANS/ANS flush and framing
-  header     container bytes around the strings
+  cdf        the coder's integer CDFs incl. escapes (compressai tables; the GMM's 24-bit rows)
+  strings    the real rANS stream (one per image); strings - cdf = final state, GMM support
+  header     container bytes around the stream
 Writes results/bench/rate_audit/<model>-l<lam>-s<steps>/summary.json and prints it;
 `--table` instead collects every summary.json there into table.md / table.csv.
 
@@ -92,8 +92,8 @@ def main(argv=None) -> int:
     for s in sorted(evals, key=lambda s: s.relpath):
         img = read_rgb(s.path)
         data = codec.encode(img)  # an ROI model takes the `full` provider (opts)
-        c = container.unpack(data, learned_stream.layout(codec), learned_stream.tag(codec))
-        header.append(len(data) - sum(len(x) for g in c.strings for x in g))
+        c = container.unpack(data, learned_stream.tag(codec))
+        header.append(len(data) - len(c.payload))
         x, _, _ = codec._to_tensor(img)
         with torch.no_grad():
             out = codec.model(x, roi=torch.ones(1, 1, *x.shape[-2:])) if codec.needs_roi else codec.model(x)
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
                 acc = coded.setdefault(k, dict.fromkeys(("model", "table", "cdf"), 0.0))
                 for f in acc:  # table/cdf stay NaN where a coder has none
                     acc[f] += getattr(b, f) / 8
-        real = [sum(len(x) for x in g) for g in c.strings]
+        real = [len(c.payload)]
         real_sum = [p + q for p, q in zip(real_sum or [0] * len(real), real)]
     n = len(header)
     tot = {f: sum(v[f] for v in coded.values() if not math.isnan(v[f])) / n for f in ("model", "table", "cdf")}

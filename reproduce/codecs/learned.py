@@ -24,8 +24,9 @@ in a worker process):
 
 Pipeline: uint8 HxWx3 -> float [0,1] -> pad bottom/right to a multiple of
 `model.downsampling` (default 64; replicate padding, which costs fewer bits than zeros) ->
-`model.compress` (compressai ANS for factorized/Gaussian models, constriction ANS for
-mixtures, see entropy.py) -> container (container.py). Decode reverses it and crops.
+`model.compress` with every entropy model coding into one rANS stream (coding/rans.py,
+shared_stream.py; compressai's tables for factorized/Gaussian models, per-symbol rows for
+mixtures, entropy.py) -> container format 4 (container.py). Decode reverses it and crops.
 """
 
 from __future__ import annotations
@@ -171,12 +172,10 @@ class LearnedCodec(Codec):
         container.check_size(image.shape[0], image.shape[1], learned_stream.max_pixels(self), self.name)
         x, ph, pw = self._to_tensor(image)
         roi_t = self._roi_tensor(image, roi, ph, pw)
-        with torch.no_grad():
-            out = self.model.compress(x) if roi_t is None else self.model.compress(x, roi=roi_t)
-        return learned_stream.pack(self, image.shape[0], image.shape[1], out)
+        return learned_stream.encode(self, image.shape[0], image.shape[1], x, roi_t)
 
     def decode(self, data: bytes) -> np.ndarray:
-        """Container v2 (container.py): every header field and string checked before and while
+        """Container format 4 (container.py): every header field and string checked before and while
         decoding (learned_stream.py); any problem is a `CodecError`."""
         return to_uint8(learned_stream.decode(self, data))
 
@@ -193,7 +192,14 @@ class LearnedCodec(Codec):
         image = self.check_image(image, self.name)
         x, ph, pw = self._to_tensor(image)
         roi_t = self._roi_tensor(image, roi, ph, pw)
-        compress = (lambda: self.model.compress(x)) if roi_t is None else (lambda: self.model.compress(x, roi=roi_t))
+        from rsicbench.reproduce.coding import shared_stream
+
+        learned_stream.layout(self)  # session coders installed
+
+        def compress():
+            with shared_stream.encoding(0):
+                return learned_stream.compress(self, x, roi_t)
+
         return coded_info.measure(self.model, compress)[1]
 
 

@@ -16,9 +16,9 @@ model, the bits of the coded symbols under:
   * `cdf`: the coder's own integer tables (compressai's 16-bit CDFs, out-of-range symbols
     as the escape symbol plus 4-bit bypass nibbles): `cdf - table` is the CDF precision and
     tail cost; the real string minus `cdf` is the rANS flush.
-GMM (entropy.py) symbols: `model`, and as `cdf` the bits under the pmf the coder uses, the
-mixture restricted to the string's symbol support and renormalized (constriction's 24-bit
-fixed point only as its floor), so mass the model puts outside the coded support shows as a saving.
+GMM (entropy.py) symbols: `model`, and as `cdf` the bits under the coder's own rows (the
+mixture restricted to the string's symbol support, renormalized and quantized to 24 bits,
+`rans.quantize_pmf`), so mass the model puts outside the coded support shows as a saving.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ import torch
 
 BYPASS_BITS = 4  # compressai's rANS: escape values are coded in 4-bit bypass nibbles
 MAX_BYPASS = (1 << BYPASS_BITS) - 1
-GMM_PRECISION = 24  # constriction's Categorical: probabilities in units of 2**-24
 
 
 @dataclass
@@ -137,21 +136,22 @@ class _Bottleneck:
         return out
 
 
-_gmm = threading.local()  # AnsStream.encode reports to the GMM observer of this thread
+_gmm = threading.local()  # the GMM coder reports to the GMM observer of this thread
 
 
-def report_gmm(symbols: np.ndarray, table: np.ndarray) -> None:
-    """Called by entropy.AnsStream.encode with each batch of coded symbols and their pmfs."""
+def report_gmm(symbols: np.ndarray, table: np.ndarray, rows: np.ndarray) -> None:
+    """Called by the GMM coder (entropy.py) with each batch of coded symbols, their pmfs and
+    the coder's integer CDF rows."""
     obs = getattr(_gmm, "observer", None)
     if obs is not None:
-        obs(symbols, table)
+        obs(symbols, table, rows)
 
 
 @contextmanager
 def _observing(model):
     from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 
-    from rsicbench.reproduce.coding import entropy  # lazily: entropy.py reports to this module
+    from rsicbench.reproduce.coding import entropy, rans  # lazily: entropy.py reports to this module
 
     found: dict[str, Bits] = {}
     patched = []  # (module, {attribute: its own instance value before, or None})
@@ -170,13 +170,12 @@ def _observing(model):
                 raise RuntimeError("coded_info: more than one GMM entropy model")
             gmm_bound, gmm_bits = m.likelihood_bound, found.setdefault(name, Bits())
 
-    def on_gmm(symbols, table):
-        p = table[np.arange(len(symbols)), symbols]
-        # the coder's table: the pmf over the string's support [lo, lo + n), renormalized
-        # floor: constriction's leaky Categorical gives every symbol at least 1 of 2**24
-        coder = np.maximum(p / table.sum(1), 2.0 ** -GMM_PRECISION)
+    def on_gmm(symbols, table, rows):
+        k = np.arange(len(symbols))
+        p = table[k, symbols]
+        freq = rows[k, symbols + 1] - rows[k, symbols]  # the coder's own probabilities
         gmm_bits.add(len(symbols), float(np.sum(-np.log2(np.maximum(p, gmm_bound)))), None,
-                     float(np.sum(-np.log2(coder))))
+                     float(np.sum(rans.PRECISION - np.log2(freq))))
 
     _gmm.observer = on_gmm if gmm_bound is not None else None
     try:

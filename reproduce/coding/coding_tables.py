@@ -26,7 +26,7 @@ import torch
 
 class NearestScaleIndex:
     """`build_indexes` of a compressai GaussianConditional: nearest table entry in log scale.
-    A picklable callable (instance attribute of the module), like rans_checked.CheckedCoder."""
+    A picklable callable (instance attribute of the module), like shared_stream.SessionCoder."""
 
     def __init__(self, gc) -> None:
         self.gc = gc

@@ -1,49 +1,52 @@
-"""The bitstream container of learned codecs (format 3): a ~14-byte header, then the strings.
+"""The bitstream container of learned codecs (format 4): a 7-byte header around one rANS stream.
 
 Layout (varint = unsigned LEB128, shortest form only):
 
-    magic      1 byte   0xB5
-    version    1 byte   FORMAT_VERSION (3; 2 had the same layout but compressai's coding-table
-                        choices, see coding_tables.py)
-    model tag  4 bytes  first 4 bytes of sha256(model name, weights fingerprint)
+    format     1 byte   0xB4 (format 4)
     height     varint   the original image size (decode crops to it)
     width      varint
-    lengths    varint   per string, in the model's group order, EXCEPT the last one
-    strings             the entropy-coded strings, concatenated (the last one runs to the CRC)
-    crc16      2 bytes  CRC-16/CCITT (binascii.crc_hqx) over everything before it, little-endian
+    payload             one rANS stream holding every symbol of every entropy model (rans.py,
+                        shared_stream.py), in the order the model codes them
+    crc16      2 bytes  CRC-16/CCITT (binascii.crc_hqx) over the model tag, then everything
+                        before it; little-endian
+
+The model tag (first 4 bytes of sha256(model name, weights fingerprint)) is not stored: it
+seeds the CRC, and, with the image size, the rANS coder's initial state (`stream_seed`), which
+the decoder must end in. So a stream of another model or other weights fails the CRC (or, one
+time in 65,536, the final-state check), and so does a header whose size was changed.
 
 Nothing the model determines is stored, it is derived (`Layout`, from the model itself): the
 padding is the minimal one to a multiple of `downsampling`, the latent shape is the padded
-size divided by the model's latent stride, and the number of string groups and strings per
-group are the model's. So a header cannot describe a latent shape the model would not
-produce, and the lengths always sum to the payload exactly (the last string takes the rest;
-each stored length must fit in what is left).
+size divided by the model's latent stride, and the string groups are the model's. So a
+header cannot describe a latent shape the model would not produce, and the autoregressive
+decoders' work is bounded by the declared size.
 
 The image must be within `max_pixels` (default `MAX_PIXELS` = 2**26, e.g. 8192x8192):
 `unpack` refuses larger sizes before any symbol is decoded, so decoding work and memory are
 bounded by a size the caller chose.
 
 The CRC catches accidental corruption (all single-bit errors and every burst <= 16 bits)
-before decoding. A stream with a forged header and a recomputed CRC is caught by the derived
-layout, the tag, and the entropy coders' own canonical-stream checks (reproduce/coding/entropy.py).
+before decoding; a forged stream with a recomputed CRC is refused by the coder (it must end
+exactly at its last byte, in the seed state: rans.py).
 
-Version 1 streams (magic `RSLC`, 63-67-byte header) are refused with a message naming the
-version; re-encode the image.
+Older formats are refused with a message naming the version (1: magic `RSLC`; 2 and 3: magic
+0xB5 and a version byte, one compressai rANS string per entropy model); re-encode the image.
 """
 
 from __future__ import annotations
 
 import binascii
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rsicbench.errors import CodecError
 
-MAGIC = 0xB5
-FORMAT_VERSION = 3
-OLD_TABLES_VERSION = 2  # same layout, compressai's scale index and bottleneck tables
+FORMAT_VERSION = 4
+MAGIC = 0xB0 | FORMAT_VERSION  # one byte: format 4
+OLD_MAGIC = 0xB5  # formats 2 and 3: this byte, then the version
 V1_MAGIC = b"RSLC"
 TAG_BYTES = 4
+HEADER_BYTES_256 = 1 + 2 + 2 + 2  # format, height and width varints at 256 px, CRC
 MAX_PIXELS = 1 << 26
 _MAX_VARINT_BYTES = 5  # < 2**35: no image side or string length comes close
 
@@ -70,10 +73,9 @@ class Layout:
 
 @dataclass
 class Container:
-    tag: bytes
     height: int
     width: int
-    strings: list[list[bytes]] = field(default_factory=list)
+    payload: bytes
 
 
 def model_tag(model_name: str, fingerprint: str) -> bytes:
@@ -92,8 +94,13 @@ def varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _crc(body: bytes) -> bytes:
-    return binascii.crc_hqx(body, 0).to_bytes(2, "little")
+def _crc(tag: bytes, body: bytes) -> bytes:
+    return binascii.crc_hqx(body, binascii.crc_hqx(tag, 0)).to_bytes(2, "little")
+
+
+def stream_seed(tag: bytes, height: int, width: int) -> int:
+    """The rANS coder's initial (and required final) state bits: model tag and image size."""
+    return int.from_bytes(hashlib.sha256(tag + varint(height) + varint(width)).digest()[:4], "little")
 
 
 def check_size(height: int, width: int, max_pixels: int, who: str) -> None:
@@ -104,18 +111,13 @@ def check_size(height: int, width: int, max_pixels: int, who: str) -> None:
                          f"limit of {max_pixels} (codec option max_pixels)")
 
 
-def pack(c: Container, layout: Layout, max_pixels: int = MAX_PIXELS, who: str = "learned codec") -> bytes:
-    check_size(c.height, c.width, max_pixels, who)
-    counts = tuple(len(g) for g in c.strings)
-    if counts != layout.groups:
-        raise CodecError(f"{who}: the model returned string groups {counts}, its layout says {layout.groups}")
-    if len(c.tag) != TAG_BYTES:
+def pack(tag: bytes, height: int, width: int, payload: bytes, max_pixels: int = MAX_PIXELS,
+         who: str = "learned codec") -> bytes:
+    check_size(height, width, max_pixels, who)
+    if len(tag) != TAG_BYTES:
         raise CodecError(f"{who}: model tag must be {TAG_BYTES} bytes")
-    flat = [bytes(s) for g in c.strings for s in g]
-    parts = [bytes([MAGIC, FORMAT_VERSION]), c.tag, varint(c.height), varint(c.width)]
-    parts += [varint(len(s)) for s in flat[:-1]]
-    body = b"".join(parts + flat)
-    return body + _crc(body)
+    body = bytes([MAGIC]) + varint(height) + varint(width) + bytes(payload)
+    return body + _crc(tag, body)
 
 
 class _Reader:
@@ -152,41 +154,28 @@ def read_varint(data: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
     raise CodecError(f"{what}: varint longer than {_MAX_VARINT_BYTES} bytes at byte {pos}")
 
 
-def unpack(data: bytes, layout: Layout, tag: bytes, max_pixels: int = MAX_PIXELS,
-           who: str = "learned codec") -> Container:
-    """Parse and validate a container (format 3) for a model with `layout` and `tag`. Every check
-    runs before any symbol is decoded; any failure is a `CodecError` naming the problem."""
+def unpack(data: bytes, tag: bytes, max_pixels: int = MAX_PIXELS, who: str = "learned codec") -> Container:
+    """Parse and validate a container (format 4) for a model with `tag`. Every check runs
+    before any symbol is decoded; any failure is a `CodecError` naming the problem."""
     data = bytes(data)
     if data[:4] == V1_MAGIC:
         raise CodecError(f"{who}: container format version 1 (magic 'RSLC') is no longer read; "
                          f"this build reads version {FORMAT_VERSION}: re-encode the image")
-    if len(data) < 2 or data[0] != MAGIC:
-        raise CodecError(f"{who}: not a learned-codec bitstream (first byte {data[:1].hex() or 'missing'}, "
-                         f"expected {MAGIC:02x})")
-    if data[1] == OLD_TABLES_VERSION:
-        raise CodecError(f"{who}: container format version 2 (coded with compressai's scale-index and "
-                         f"bottleneck tables) is no longer read; this build reads version {FORMAT_VERSION}: "
+    if len(data) >= 2 and data[0] == OLD_MAGIC and data[1] in (2, 3):
+        raise CodecError(f"{who}: container format version {data[1]} (one compressai rANS string per "
+                         f"entropy model) is no longer read; this build reads version {FORMAT_VERSION}: "
                          f"re-encode the image")
-    if data[1] != FORMAT_VERSION:
-        raise CodecError(f"{who}: container format version {data[1]} unsupported (this build reads {FORMAT_VERSION})")
-    if len(data) < 2 + TAG_BYTES + 2 + 2:
+    if not data or data[0] != MAGIC:
+        raise CodecError(f"{who}: not a learned-codec bitstream of format {FORMAT_VERSION} (first byte "
+                         f"{data[:1].hex() or 'missing'}, expected {MAGIC:02x})")
+    if len(data) < 1 + 2 + 2:
         raise CodecError(f"{who}: truncated bitstream ({len(data)} bytes)")
     body = data[:-2]
-    if _crc(body) != data[-2:]:
-        raise CodecError(f"{who}: corrupted or truncated bitstream (CRC mismatch)")
+    if _crc(tag, body) != data[-2:]:
+        raise CodecError(f"{who}: corrupted or truncated bitstream, or made by another model or other "
+                         f"weights (check mismatch: wrong checkpoint?)")
     r = _Reader(body, len(body), who)
-    r.take(2, "magic")
-    got = r.take(TAG_BYTES, "model tag")
-    if got != tag:
-        raise CodecError(f"{who}: bitstream was made by another model or other weights "
-                         f"(tag {got.hex()}, this codec's is {tag.hex()}: wrong checkpoint?)")
+    r.take(1, "format")
     height, width = r.varint("height"), r.varint("width")
     check_size(height, width, max_pixels, who)
-    lengths = [r.varint("string length") for _ in range(layout.n_strings - 1)]
-    flat = [r.take(n, f"string {i}") for i, n in enumerate(lengths)]
-    flat.append(r.take(len(body) - r.pos, "last string"))
-    strings, i = [], 0
-    for n in layout.groups:
-        strings.append(flat[i:i + n])
-        i += n
-    return Container(got, height, width, strings)
+    return Container(height, width, body[r.pos:])

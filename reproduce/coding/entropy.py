@@ -1,4 +1,4 @@
-"""Discretized Gaussian-mixture entropy model with REAL entropy coding (constriction ANS).
+"""Discretized Gaussian-mixture entropy model with REAL entropy coding (rANS, rans.py).
 
 Cheng et al. 2020 ("Learned Image Compression with Discretized Gaussian Mixture Likelihoods
 and Attention Modules", Eq. 6) model each latent ŷ_i with K Gaussians:
@@ -7,10 +7,10 @@ and Attention Modules", Eq. 6) model each latent ŷ_i with K Gaussians:
 
 compressai's `GaussianConditional` codes one Gaussian through fixed CDF tables indexed by
 scale; a mixture has no such one-parameter family, so here every symbol gets its own
-probability table over the integer support [lo, hi] of the quantized latent, computed from
-the mixture CDF in float64, and is coded with constriction's `Categorical` model on an ANS
-stack (`perfect=False`, so encoder and decoder build identical fixed-point tables from
-identical floats: deterministic on one machine with fixed torch threads).
+probability table over the integer support [lo, lo + n) of the quantized latent, computed
+from the mixture CDF in float64 and quantized to the rANS coder's 24-bit precision
+(`rans.quantize_pmf`: deterministic, so encoder and decoder build identical rows on one
+machine with fixed torch threads).
 
 Quantization: ŷ = round(y) (no mean offset: a mixture has no single mean). Training uses
 additive uniform noise, as in compressai.
@@ -19,10 +19,9 @@ Parameter layout accepted everywhere: `scales`, `means`, `weights` are either Bx
 or B x (K·C) x H x W ordered component-major (all C channels of component 0, then 1, ...).
 `weights` are logits (softmax over K) unless `weights_are_logits=False`.
 
-Stream layout of one string: varint zigzag(lo), varint n - 2 (n = support size), then the
-ANS words (u32 LE). A decoded string must leave the ANS coder exactly empty (`AnsStream.finish`):
-the words are then the canonical encoding of the decoded symbols, so a forged or truncated
-string is refused rather than decoded into other pixels. constriction itself is bounds-checked.
+Coding: the support (zigzag lo, n - 2, as rANS nibble integers) then the symbols, into the
+shared stream of the learned codec's session (shared_stream.py, container format 4); used
+outside a session (a model called directly) each string is a rANS stream of its own.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ import torch.nn.functional as F
 
 from rsicbench.errors import CodecError
 from rsicbench.reproduce.coding.coded_info import report_gmm
-from rsicbench.reproduce.coding.container import read_varint, varint
+from rsicbench.reproduce.coding import rans, shared_stream
 
 MAX_SUPPORT = 1 << 12  # latents beyond ±2048 mean a broken model or a corrupted stream
 LIKELIHOOD_BOUND = 1e-9
@@ -108,102 +107,79 @@ class GaussianMixtureConditional(nn.Module):
 
     # ---- real coding, all parameters known at once (no autoregression) -----------------
     def compress(self, y, scales, means, weights) -> list[bytes]:
-        """One string per batch item; returns the strings (y_hat = round(y))."""
+        """One string per batch item (y_hat = round(y)): a placeholder while a shared-stream
+        session is active, else a stream of its own."""
         out = []
         for i in range(y.size(0)):
             sym = torch.round(y[i:i + 1]).to(torch.int64)
-            lo, n = support(sym)
+            enc, own = _writer()
+            lo, n = _put_support(enc, sym)
             table = self.pmf_table(scales[i:i + 1], means[i:i + 1], weights[i:i + 1], lo, n)
-            enc = AnsStream()
-            enc.encode(sym.flatten().numpy() - lo, table)
-            out.append(enc.to_bytes(lo, n))
+            _put_symbols(enc, sym.flatten().numpy() - lo, table)
+            out.append(_written(enc, own))
         return out
 
     def decompress(self, strings, scales, means, weights) -> torch.Tensor:
         shape = _split(scales, self.K).shape
         outs = []
         for i, string in enumerate(strings):
-            lo, n, dec = AnsStream.from_bytes(string)
+            dec, own = _reader(string)
+            lo, n = _get_support(dec)
             table = self.pmf_table(scales[i:i + 1], means[i:i + 1], weights[i:i + 1], lo, n)
-            sym = dec.decode(table) + lo
-            dec.finish()
+            sym = dec.row_symbols(rans.quantize_pmf(table)) + lo
+            if own:
+                dec.finish()
             outs.append(torch.from_numpy(sym.astype(np.float32)).reshape(1, *shape[2:]))
         return torch.cat(outs, 0)
 
 
 def support(symbols: torch.Tensor) -> tuple[int, int]:
     lo, hi = int(symbols.min()), int(symbols.max())
-    n = max(2, hi - lo + 1)  # constriction refuses a one-symbol alphabet
+    n = max(2, hi - lo + 1)  # two symbols at least: a one-symbol row would carry no slot
     if n > MAX_SUPPORT:
         raise CodecError(f"GMM coder: latent range {lo}..{hi} exceeds {MAX_SUPPORT} symbols")
     return lo, n
 
 
-class AnsStream:
-    """constriction's ANS stack with per-symbol categorical tables.
+# ---- the coder: the shared stream of the active session, or a stream per string ----------
+def _writer() -> tuple[rans.Encoder, bool]:
+    s = shared_stream.current()
+    if s is not None and s.encoder is not None:
+        return s.encoder, False
+    return rans.Encoder(0), True
 
-    Encoding is buffered (ANS is last-in first-out) and done in reverse at `to_bytes`, so
-    the decoder reads symbols in the order they were pushed: this is what autoregressive
-    models need (decode position by position).
-    """
 
-    def __init__(self, words: np.ndarray | None = None):
-        import constriction
+def _written(enc: rans.Encoder, own: bool) -> bytes:
+    return enc.finish() if own else shared_stream.PLACEHOLDER
 
-        self._family = constriction.stream.model.Categorical(perfect=False)
-        self._symbols: list[np.ndarray] = []
-        self._tables: list[np.ndarray] = []
-        self._coder = constriction.stream.stack.AnsCoder(words) if words is not None else None
 
-    def encode(self, symbols: np.ndarray, table: np.ndarray) -> None:
-        self._symbols.append(np.asarray(symbols, dtype=np.int32).ravel())
-        self._tables.append(np.asarray(table, dtype=np.float64))
-        report_gmm(self._symbols[-1], self._tables[-1])  # the rate audit's coded-symbol estimate
+def _reader(string: bytes) -> tuple[rans.Decoder, bool]:
+    s = shared_stream.current()
+    if s is not None and s.decoder is not None:
+        return s.decoder, False
+    return rans.Decoder(bytes(string), 0, "GMM coder"), True
 
-    def to_bytes(self, lo: int, n: int) -> bytes:
-        import constriction
 
-        coder = constriction.stream.stack.AnsCoder()
-        if self._symbols:
-            sym = np.concatenate(self._symbols)
-            tab = np.concatenate(self._tables, 0)
-            coder.encode_reverse(sym, self._family, tab)
-        words = coder.get_compressed().astype("<u4")
-        return varint((lo << 1) ^ (lo >> 63)) + varint(n - 2) + words.tobytes()
+def _put_support(enc: rans.Encoder, sym: torch.Tensor) -> tuple[int, int]:
+    """The string's symbol support [lo, lo + n) goes first (zigzag lo, n - 2)."""
+    lo, n = support(sym)
+    enc.uint((lo << 1) ^ (lo >> 63))
+    enc.uint(n - 2)
+    return lo, n
 
-    @classmethod
-    def from_bytes(cls, string: bytes) -> tuple[int, int, "AnsStream"]:
-        string = bytes(string)
-        zz, pos = read_varint(string, 0, len(string), "GMM coder: string header")
-        n, pos = read_varint(string, pos, len(string), "GMM coder: string header")
-        lo, n = (zz >> 1) ^ -(zz & 1), n + 2
-        if n > MAX_SUPPORT:
-            raise CodecError(f"GMM coder: symbol support {n} outside 2..{MAX_SUPPORT} (corrupted stream?)")
-        if (len(string) - pos) % 4:
-            raise CodecError(f"GMM coder: malformed string of {len(string)} bytes (words not whole)")
-        words = np.frombuffer(string[pos:], dtype="<u4").astype(np.uint32)
-        try:
-            return lo, n, cls(words)
-        except ValueError as e:  # e.g. a last word of zero: never written by the encoder
-            raise CodecError(f"GMM coder: {e}") from None
 
-    def _reader(self):
-        if self._coder is None:  # a programming error, not bad input
-            raise RuntimeError("AnsStream: this stream encodes; decode a stream made by from_bytes")
-        return self._coder
+def _get_support(dec: rans.Decoder) -> tuple[int, int]:
+    zz = dec.uint()
+    lo, n = (zz >> 1) ^ -(zz & 1), dec.uint() + 2
+    if n > MAX_SUPPORT:
+        raise CodecError(f"GMM coder: symbol support {n} outside 2..{MAX_SUPPORT} (corrupted stream?)")
+    return lo, n
 
-    def finish(self) -> None:
-        """Refuse a string with words left over or a state the encoder never leaves."""
-        if not self._reader().is_empty():
-            raise CodecError("GMM coder: corrupted or forged string (does not end where its symbols do)")
 
-    def decode(self, table: np.ndarray) -> np.ndarray:
-        coder = self._reader()
-        try:
-            return np.asarray(coder.decode(self._family, np.asarray(table, dtype=np.float64)),
-                              dtype=np.int64)
-        except Exception as e:  # constriction raises on exhausted/invalid streams
-            raise CodecError(f"GMM coder: cannot decode ({e})") from None
+def _put_symbols(enc: rans.Encoder, symbols: np.ndarray, table: np.ndarray) -> None:
+    rows = rans.quantize_pmf(table)
+    report_gmm(symbols, table, rows)  # the rate audit's coded-symbol estimate
+    enc.row_symbols(symbols, rows)
 
 
 # ---- autoregressive coding shared by Cheng2020-GMM-style models --------------------------
@@ -219,13 +195,13 @@ def ar_compress(model, y: torch.Tensor, params: torch.Tensor, kernel_size: int =
     strings = []
     for i in range(y.size(0)):
         sym = torch.round(y[i:i + 1])
-        lo, n = support(sym)
+        enc, own = _writer()
+        lo, n = _put_support(enc, sym)
         y_pad = F.pad(sym, (pad, pad, pad, pad))
-        stream = AnsStream()
         for h, w, (sc, mu, wt) in _positions(model, y_pad, params[i:i + 1], kernel_size):
             table = model.gmm.pmf_table(sc, mu, wt, lo, n)
-            stream.encode(sym[0, :, h, w].to(torch.int64).numpy() - lo, table)
-        strings.append(stream.to_bytes(lo, n))
+            _put_symbols(enc, sym[0, :, h, w].to(torch.int64).numpy() - lo, table)
+        strings.append(_written(enc, own))
     return strings
 
 
@@ -234,13 +210,15 @@ def ar_decompress(model, strings, params: torch.Tensor, M: int, kernel_size: int
     b, _, hh, ww = params.shape
     out = torch.zeros(len(strings), M, hh + 2 * pad, ww + 2 * pad)
     for i, string in enumerate(strings):
-        lo, n, dec = AnsStream.from_bytes(string)
+        dec, own = _reader(string)
+        lo, n = _get_support(dec)
         y_pad = out[i:i + 1]
         for h, w, (sc, mu, wt) in _positions(model, y_pad, params[i:i + 1], kernel_size):
             table = model.gmm.pmf_table(sc, mu, wt, lo, n)
-            vals = dec.decode(table) + lo
+            vals = dec.row_symbols(rans.quantize_pmf(table)) + lo
             y_pad[0, :, h + pad, w + pad] = torch.from_numpy(vals.astype(np.float32))
-        dec.finish()
+        if own:
+            dec.finish()
     return F.pad(out, (-pad, -pad, -pad, -pad))
 
 
