@@ -1,4 +1,4 @@
-"""Container format 3's coding tables (reproduce/coding/coding_tables.py): nearest scale index,
+"""The coding tables (since container format 3) (reproduce/coding/coding_tables.py): nearest scale index,
 refit bottleneck quantiles; both cut measured bits, and streams round-trip with them."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""How a learned codec picks its coding tables (container format 3), for encoder and decoder alike.
+"""How a learned codec picks its coding tables (since container format 3), for encoder and decoder alike.
 
 1. Gaussian scale index: the entry of the scale table nearest to the scale in log space
    (boundaries at the geometric midpoints of neighbouring entries), not compressai's first

@@ -50,8 +50,8 @@ class Cheng2020GMM(JointAutoregressiveGMM, cm.Cheng2020Anchor):
 
     The entropy-parameter network ends in 3·K·M channels: (weights, means, scales) for each
     of K components, ordered component-major. ŷ = round(y), no mean subtraction, since a
-    mixture has no single mean. Coding: `reproduce.entropy.ar_compress` (constriction ANS,
-    per-symbol tables); z keeps compressai's factorized entropy bottleneck.
+    mixture has no single mean. Coding: `reproduce.coding.entropy.ar_compress` (our rANS,
+    per-symbol 24-bit rows, one stream with z); z keeps compressai's factorized entropy bottleneck.
     Assumption: the hidden widths of the entropy-parameter 1x1 convs follow compressai's
     anchor (4M -> 10M/3 -> 8M/3) with the last layer widened to 3KM.
     """
