@@ -25,15 +25,15 @@ def prepare(codec) -> None:
     coding_tables.install(codec.model)  # the encoder's tables (container format 3 on)
 
 
-def compress(codec, x: torch.Tensor, roi: torch.Tensor | None = None) -> dict:
-    """The model's compress of a padded 1x3xHxW tensor, inside the caller's encoding session."""
+def compress(codec, x: torch.Tensor, roi: torch.Tensor | None = None, probe: bool = False) -> dict:
+    """The model's compress of a padded 1x3xHxW tensor, inside the caller's encoding session.
+    `probe`: the class's compress (the layout's internal probe, not a call to intercept)."""
     model = codec.model
     with torch.no_grad():
         if shared_stream.uses_compressai_ar(model):
             return shared_stream.ar_compress(model, x)
-        if roi is not None:
-            return type(model).compress(model, x, roi=roi)
-        return type(model).compress(model, x)
+        compress = type(model).compress.__get__(model) if probe else model.compress
+        return compress(x) if roi is None else compress(x, roi=roi)
 
 
 def layout(codec) -> container.Layout:
@@ -45,7 +45,7 @@ def layout(codec) -> container.Layout:
     x = torch.zeros(1, 3, d, 2 * d, device=codec.device)
     roi = torch.ones(1, 1, d, 2 * d, device=codec.device) if getattr(codec.model, "needs_roi", False) else None
     with shared_stream.encoding(0):
-        out = compress(codec, x, roi)
+        out = compress(codec, x, roi, probe=True)
     shape = tuple(int(s) for s in out["shape"])
     if len(shape) != 2 or d % shape[0] or (2 * d) % shape[1] or d // shape[0] != (2 * d) // shape[1]:
         raise CodecError(f"{codec.name}: latent shape {shape} for a {d}x{2 * d} input has no uniform stride")
