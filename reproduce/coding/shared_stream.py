@@ -37,16 +37,6 @@ class Session:
     def __init__(self, encoder: rans.Encoder | None = None, decoder: rans.Decoder | None = None):
         self.encoder, self.decoder = encoder, decoder
         self._kept: list[list[int]] = []  # encode: values of each placeholder, for compress's own decompress
-        self._rows: dict[int, list[list[int]]] = {}
-
-    def rows(self, cdfs, lengths) -> list[list[int]]:
-        """compressai's CDF rows in the coder's precision (converted once per table per image)."""
-        key = id(cdfs)
-        hit = self._rows.get(key)
-        if hit is None or hit[0] is not cdfs:
-            hit = (cdfs, rans.table_rows(cdfs, lengths))
-            self._rows[key] = hit
-        return hit[1]
 
     def keep(self, values: list[int]) -> bytes:
         self._kept.append(values)
@@ -100,7 +90,7 @@ class SessionCoder:
         if s.encoder is None:
             raise RuntimeError("shared stream: encode inside a decoding session")
         values = [int(v) for v in values]
-        s.encoder.table_symbols(values, indexes, s.rows(cdfs, cdf_sizes), offsets)
+        s.encoder.table_symbols(values, indexes, rans.table_rows(cdfs, cdf_sizes), offsets)
         return s.keep(values)
 
     def decode_with_indexes(self, string, indexes, cdfs, cdf_sizes, offsets):
@@ -109,7 +99,7 @@ class SessionCoder:
             return self._inner.decode_with_indexes(string, indexes, cdfs, cdf_sizes, offsets)
         if s.encoder is not None:
             return s.kept(string)
-        return s.decoder.table_symbols(indexes, s.rows(cdfs, cdf_sizes), offsets)
+        return s.decoder.table_symbols(indexes, rans.table_rows(cdfs, cdf_sizes), offsets)
 
 
 def install(model: torch.nn.Module, who: str) -> None:
@@ -154,7 +144,7 @@ def ar_compress(model, x) -> dict:
     y_hat = F.pad(y, (_PAD, _PAD, _PAD, _PAD))
     gc, cp = model.gaussian_conditional, model.context_prediction
     cdf, lengths, offsets = _tables(gc)
-    rows = s.rows(cdf, lengths)
+    rows = rans.table_rows(cdf, lengths)  # once per image: compressai converts at every position
     weight = cp.weight * cp.mask
     y_strings = []
     for i in range(y.size(0)):
@@ -186,7 +176,7 @@ def ar_decompress(model, shape, who: str) -> dict:
     y_hat = torch.zeros((1, model.M, height + 2 * _PAD, width + 2 * _PAD), device=z_hat.device)
     gc, cp = model.gaussian_conditional, model.context_prediction
     cdf, lengths, offsets = _tables(gc)
-    rows = s.rows(cdf, lengths)
+    rows = rans.table_rows(cdf, lengths)  # once per image: compressai converts at every position
     weight = cp.weight * cp.mask  # what compress uses
     for h in range(height):
         for w in range(width):
