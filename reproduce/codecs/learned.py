@@ -194,7 +194,7 @@ class LearnedCodec(Codec):
         roi_t = self._roi_tensor(image, roi, ph, pw)
         from rsicbench.reproduce.coding import shared_stream
 
-        learned_stream.layout(self)  # session coders installed
+        learned_stream.prepare(self)  # before observing: the observers wrap the prepared modules
 
         def compress():
             with shared_stream.encoding(0):

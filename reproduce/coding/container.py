@@ -66,10 +66,6 @@ class Layout:
         ph, pw = self.padding(height, width)
         return (height + ph) // self.stride, (width + pw) // self.stride
 
-    @property
-    def n_strings(self) -> int:
-        return sum(self.groups)
-
 
 @dataclass
 class Container:

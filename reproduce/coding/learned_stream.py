@@ -26,7 +26,8 @@ def prepare(codec) -> None:
 
 
 def compress(codec, x: torch.Tensor, roi: torch.Tensor | None = None, probe: bool = False) -> dict:
-    """The model's compress of a padded 1x3xHxW tensor, inside the caller's encoding session.
+    """The model's compress of a padded 1x3xHxW tensor, inside the caller's encoding session
+    (after `prepare`; not inside: the rate audit observes the prepared entropy models).
     `probe`: the class's compress (the layout's internal probe, not a call to intercept)."""
     model = codec.model
     with torch.no_grad():
@@ -65,6 +66,7 @@ def max_pixels(codec) -> int:
 def encode(codec, height: int, width: int, x: torch.Tensor, roi: torch.Tensor | None = None) -> bytes:
     """The container of the padded tensor `x` of an image of `height` x `width`."""
     lay = layout(codec)
+    prepare(codec)  # at every use, as decode: a copied model has compressai's plain coder again
     t = tag(codec)
     with shared_stream.encoding(container.stream_seed(t, height, width)) as session:
         out = compress(codec, x, roi)
