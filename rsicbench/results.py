@@ -105,11 +105,16 @@ def qtag(quality: float | None = None, target_bpp: float | None = None) -> str:
     return RatePoint(quality, target_bpp).qtag
 
 
-def run_dir(model: str, rate: str, root: Path | None = None) -> Path:
-    """results/train/<model>/<rate>/: a learned model's training run (checkpoints, log)."""
+def model_runs_dir(model: str, root: Path | None = None) -> Path:
+    """results/train/<model>/: every rate's training run of a learned model."""
     from rsicbench.paths import project_root
 
-    return (root or project_root()) / "results" / "train" / model / rate
+    return (root or project_root()) / "results" / "train" / model
+
+
+def run_dir(model: str, rate: str, root: Path | None = None) -> Path:
+    """results/train/<model>/<rate>/: a learned model's training run (checkpoints, log)."""
+    return model_runs_dir(model, root) / rate
 
 
 # ----------------------------------------------------------------------------- averaging

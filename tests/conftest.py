@@ -53,3 +53,16 @@ def project_copy(tmp_path, monkeypatch):
     monkeypatch.setenv("RSICBENCH_ROOT", str(root))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     return root
+
+
+@pytest.fixture
+def ci_train_project(project_copy, monkeypatch):
+    """A project copy at the ci profile with two 72x72 training images in imgs/, cwd = its root."""
+    from rsicbench.imageio import write_png
+
+    rng = np.random.default_rng(5)
+    for i in range(2):
+        write_png(project_copy / "imgs" / f"im{i}.png", rng.integers(0, 255, (72, 72, 3), dtype=np.uint8))
+    monkeypatch.setenv("RSICBENCH_PROFILE", "ci")
+    monkeypatch.chdir(project_copy)
+    return project_copy

@@ -4,13 +4,11 @@ the settings it resolves to, the anchor's weights as the start, and the anchor a
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from rsicbench import cli
 from rsicbench.errors import UserError
-from rsicbench.imageio import write_png
 from rsicbench.reproduce.models.checkpoints import state_fingerprint
 from rsicbench.reproduce.training.run_config import rate_tags, run_config
 
@@ -58,13 +56,8 @@ def test_bad_finetune_settings_name_the_setting(finetune, match):
 
 
 @pytest.fixture
-def project(project_copy, monkeypatch):
-    rng = np.random.default_rng(7)
-    for i in range(2):
-        write_png(project_copy / "imgs" / f"im{i}.png", rng.integers(0, 255, (72, 72, 3), dtype=np.uint8))
-    monkeypatch.setenv("RSICBENCH_PROFILE", "ci")
-    monkeypatch.chdir(project_copy)
-    return project_copy
+def project(ci_train_project):
+    return ci_train_project  # conftest: ci profile, imgs/im0.png, im1.png, cwd = its root
 
 
 def _train(root: Path, rate: str, *extra: str) -> list[str]:

@@ -4,12 +4,10 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
 from rsicbench import cli
-from rsicbench.imageio import write_png
 from rsicbench.reproduce.commands import train as cli_train
 
 TINY = ["--set", 'arch={"N": 8, "M": 8}', "--set", "batch=2", "--set", "ckpt_every=2", "--set", "val_every=2",
@@ -17,14 +15,8 @@ TINY = ["--set", 'arch={"N": 8, "M": 8}', "--set", "batch=2", "--set", "ckpt_eve
 
 
 @pytest.fixture
-def project(project_copy, monkeypatch):
-    """A project copy (conftest) at the ci profile, two training images, cwd = its root."""
-    rng = np.random.default_rng(5)
-    for i in range(2):
-        write_png(project_copy / "imgs" / f"im{i}.png", rng.integers(0, 255, (72, 72, 3), dtype=np.uint8))
-    monkeypatch.setenv("RSICBENCH_PROFILE", "ci")
-    monkeypatch.chdir(project_copy)
-    return project_copy
+def project(ci_train_project):
+    return ci_train_project  # conftest: ci profile, imgs/im0.png, im1.png, cwd = its root
 
 
 def _train(root: Path, *extra: str) -> list[str]:
@@ -70,6 +62,16 @@ def test_plan_lists_every_model(project, capsys):
     assert cli_train.main(["--plan", "--profile", "paper"]) == 0
     plan = {name: rest for name, *rest in (line.split("\t") for line in capsys.readouterr().out.splitlines())}
     assert plan["ltchm-full"] == ["r0,r1,r2,r3,r4,r5", "200000 steps"] and plan["mbt2018"] == ["r0,r1,r2", "500000 steps"]
+    assert cli_train.main(["--plan", "--profile", "paper", "--model", "mbt2018"]) == 0
+    assert capsys.readouterr().out == "mbt2018\tr0,r1,r2\t500000 steps\n"
+
+
+@pytest.mark.parametrize("extra", [["--steps", "5"], ["--set", "lr=0.1"], ["--rate", "r0"], ["--model", "nope"]])
+def test_plan_refuses_what_it_would_not_show(project, capsys, extra):
+    """--plan shows the profile's settings: an override it would silently drop is an error."""
+    with pytest.raises(SystemExit) as e:
+        cli_train.main(["--plan", "--profile", "paper", *extra])
+    assert e.value.code == 2 and "--plan" in capsys.readouterr().err
 
 
 @pytest.mark.timeout(120)

@@ -125,8 +125,29 @@ def uses_compressai_ar(model: torch.nn.Module) -> bool:
     return getattr(t, "decompress", None) is J.decompress and getattr(t, "compress", None) is J.compress
 
 
-def _tables(gc):
-    return gc.quantized_cdf.tolist(), gc.cdf_length.tolist(), gc.offset.tolist()
+class _Context:
+    """What both directions of the autoregressive loop share: the hyper-decoder's parameters,
+    the latent size, and the Gaussian's tables converted once per image (compressai converts
+    them at every position)."""
+
+    def __init__(self, model, z_hat: torch.Tensor):
+        self.model, self.params = model, model.h_s(z_hat)
+        self.height, self.width = z_hat.size(2) * _S, z_hat.size(3) * _S
+        self.gc, cp = model.gaussian_conditional, model.context_prediction
+        cdf, lengths, self.offsets = self.gc.quantized_cdf.tolist(), self.gc.cdf_length.tolist(), self.gc.offset.tolist()
+        self.rows = rans.table_rows(cdf, lengths)
+        self.weight, self.bias = cp.weight * cp.mask, cp.bias
+
+    def gaussian(self, y_pad: torch.Tensor, i: int, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scales, means), each 1xMx1x1, of position (h, w) of image i from its causal context."""
+        ctx = F.conv2d(y_pad[:, :, h:h + _K, w:w + _K], self.weight, bias=self.bias)
+        gp = self.model.entropy_parameters(torch.cat((self.params[i:i + 1, :, h:h + 1, w:w + 1], ctx), dim=1))
+        scales, means = gp.chunk(2, 1)
+        return scales, means
+
+
+def _positions(ctx: _Context):
+    return ((h, w) for h in range(ctx.height) for w in range(ctx.width))
 
 
 def ar_compress(model, x) -> dict:
@@ -138,29 +159,19 @@ def ar_compress(model, x) -> dict:
     y = model.g_a(x)
     z = model.h_a(y)
     z_strings = model.entropy_bottleneck.compress(z)
-    z_hat = model.entropy_bottleneck.decompress(z_strings, z.size()[-2:])
-    params = model.h_s(z_hat)
-    height, width = z_hat.size(2) * _S, z_hat.size(3) * _S
+    c = _Context(model, model.entropy_bottleneck.decompress(z_strings, z.size()[-2:]))
     y_hat = F.pad(y, (_PAD, _PAD, _PAD, _PAD))
-    gc, cp = model.gaussian_conditional, model.context_prediction
-    cdf, lengths, offsets = _tables(gc)
-    rows = rans.table_rows(cdf, lengths)  # once per image: compressai converts at every position
-    weight = cp.weight * cp.mask
     y_strings = []
     for i in range(y.size(0)):
         yi, symbols, indexes = y_hat[i:i + 1], [], []
-        for h in range(height):
-            for w in range(width):
-                crop = yi[:, :, h:h + _K, w:w + _K]
-                ctx = F.conv2d(crop, weight, bias=cp.bias)
-                gp = model.entropy_parameters(torch.cat((params[i:i + 1, :, h:h + 1, w:w + 1], ctx), dim=1))
-                scales_hat, means_hat = gp.squeeze(3).squeeze(2).chunk(2, 1)
-                idx = gc.build_indexes(scales_hat)
-                y_q = gc.quantize(crop[:, :, _PAD, _PAD], "symbols", means_hat)
-                yi[:, :, h + _PAD, w + _PAD] = y_q + means_hat
-                symbols += [int(v) for v in y_q.reshape(-1).tolist()]
-                indexes += idx.reshape(-1).tolist()
-        s.encoder.table_symbols(symbols, indexes, rows, offsets)
+        for h, w in _positions(c):
+            scales, means = (t.squeeze(3).squeeze(2) for t in c.gaussian(yi, i, h, w))
+            idx = c.gc.build_indexes(scales)
+            y_q = c.gc.quantize(yi[:, :, h + _PAD, w + _PAD], "symbols", means)
+            yi[:, :, h + _PAD, w + _PAD] = y_q + means
+            symbols += [int(v) for v in y_q.reshape(-1).tolist()]
+            indexes += idx.reshape(-1).tolist()
+        s.encoder.table_symbols(symbols, indexes, c.rows, c.offsets)
         y_strings.append(PLACEHOLDER)
     return {"strings": [y_strings, z_strings], "shape": z.size()[-2:]}
 
@@ -170,22 +181,12 @@ def ar_decompress(model, shape, who: str) -> dict:
     s = current()
     if s is None or s.decoder is None:
         raise RuntimeError("shared stream: ar_decompress outside a decoding session")
-    z_hat = model.entropy_bottleneck.decompress([PLACEHOLDER], shape)
-    params = model.h_s(z_hat)
-    height, width = z_hat.size(2) * _S, z_hat.size(3) * _S
-    y_hat = torch.zeros((1, model.M, height + 2 * _PAD, width + 2 * _PAD), device=z_hat.device)
-    gc, cp = model.gaussian_conditional, model.context_prediction
-    cdf, lengths, offsets = _tables(gc)
-    rows = rans.table_rows(cdf, lengths)  # once per image: compressai converts at every position
-    weight = cp.weight * cp.mask  # what compress uses
-    for h in range(height):
-        for w in range(width):
-            ctx = F.conv2d(y_hat[:, :, h:h + _K, w:w + _K], weight, bias=cp.bias)
-            gp = model.entropy_parameters(torch.cat((params[:, :, h:h + 1, w:w + 1], ctx), dim=1))
-            scales_hat, means_hat = gp.chunk(2, 1)
-            idx = gc.build_indexes(scales_hat).reshape(-1).tolist()
-            rv = s.decoder.table_symbols(idx, rows, offsets)
-            rv = gc.dequantize(torch.tensor(rv, dtype=torch.float32).reshape(1, -1, 1, 1), means_hat)
-            y_hat[:, :, h + _PAD:h + _PAD + 1, w + _PAD:w + _PAD + 1] = rv
+    c = _Context(model, model.entropy_bottleneck.decompress([PLACEHOLDER], shape))
+    y_hat = torch.zeros((1, model.M, c.height + 2 * _PAD, c.width + 2 * _PAD), device=c.params.device)
+    for h, w in _positions(c):
+        scales, means = c.gaussian(y_hat, 0, h, w)
+        rv = s.decoder.table_symbols(c.gc.build_indexes(scales).reshape(-1).tolist(), c.rows, c.offsets)
+        rv = c.gc.dequantize(torch.tensor(rv, dtype=torch.float32).reshape(1, -1, 1, 1), means)
+        y_hat[:, :, h + _PAD:h + _PAD + 1, w + _PAD:w + _PAD + 1] = rv
     y_hat = F.pad(y_hat, (-_PAD, -_PAD, -_PAD, -_PAD))
     return {"x_hat": model.g_s(y_hat).clamp_(0, 1)}

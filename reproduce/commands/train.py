@@ -86,9 +86,8 @@ def _train_one(a: argparse.Namespace, cfg: dict, rate: str, overrides: dict) -> 
     return {"model": a.model, "rate": rate, "lambda_compressai": tc.lam, "out": str(out), **result}
 
 
-def _plan_note(model: str, cfg: dict) -> str:
+def _plan_note(model: str, tags: list[str], cfg: dict) -> str:
     """'\t<steps> steps' and, with train.finetune, which rates start from which weights."""
-    tags = rate_tags(model, "profile", cfg)
     runs = dict(zip(tags, (run_config(model, t, cfg) for t in tags)))
     anchors = [(t, r) for t, r in runs.items() if r.snapshot_at]
     if not anchors:
@@ -106,8 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         print(format_table(conversion_table(cfg.get("models", {}))))
         return 0
     if a.plan:
-        for name, entry in sorted((cfg.get("models") or {}).items()):
-            print(f"{name}\t{','.join(rate_tags(name, 'profile', cfg))}{_plan_note(name, cfg)}")
+        # the plan is the profile's: an override it would not show must not pass silently
+        if a.steps is not None or a.set or a.rate or a.rates:
+            ap.error("--plan prints the profile's plan (configs/train.yaml); --steps, --set, --rate and "
+                     "--rates are not applied to it")
+        names = sorted(cfg.get("models") or {})
+        if a.model and a.model not in names:
+            ap.error(f"--plan: no model {a.model!r} under profile {cfg.get('profile', a.profile)!r}")
+        for name in [a.model] if a.model else names:
+            tags = rate_tags(name, "profile", cfg)
+            print(f"{name}\t{','.join(tags)}{_plan_note(name, tags, cfg)}")
         return 0
     if not a.model or bool(a.rate) == bool(a.rates):
         ap.error("--model and one of --rate / --rates are required")

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     from rsicbench.config import active_profile, settings
     from rsicbench.paths import project_root
     from rsicbench.reproduce.training.run_config import anchors_first, finetune_source, run_config
-    from rsicbench.results import run_dir
+    from rsicbench.results import model_runs_dir, run_dir
 
     try:
         profile = active_profile(args.profile)
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     jobs = []
     for model, rate in runs:
-        out = run_dir(model, rate.split(",")[0], root).parent if "," in rate else run_dir(model, rate, root)  # the stage's
+        out = model_runs_dir(model, root) if "," in rate else run_dir(model, rate, root)  # the stage's
         executor.update_parameters(name=f"rsicbench-train-{model}-{rate}")
         job = executor.submit(TrainJob(str(root), job_argv(model, rate, profile, out, args)))
         jobs.append((model, rate, out, job))
