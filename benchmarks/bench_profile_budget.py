@@ -91,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
            "planned_steps": total_steps, "projected_train_h": total_s / 3600}
     path = Path(a.out or f"results/bench/budget-{a.profile}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1) + "\n")
+    from rsicbench.fsutil import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(out, indent=1) + "\n")
     print(f"{len(rows)} models, {total_steps} steps: {total_s / 3600:.2f} h of training projected -> {path}")
     return 0
 
