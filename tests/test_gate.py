@@ -322,3 +322,38 @@ def test_files_come_from_the_settings(tmp_path, monkeypatch, capsys):
     tol.write_text(yaml.safe_dump({"gate": {"files": ["results/*/x.json", "results/roi/*.json"]}}))
     with pytest.raises(FileNotFoundError, match=r"'results/roi/\*.json' matched no file"):
         main(["--baseline", "base.json", "--tolerances", str(tol)])
+
+
+def test_bd_overlap_flip_across_cpus_passes_but_bd_value_does_not(monkeypatch):
+    """Measured ci-profile points of ltchm-baseline (2 training steps): on the AMD EPYC that made
+    the baseline its q2 and q5 streams had equal bytes (anchor curve undefined, overlap NaN);
+    on an Intel Xeon q5 came out one byte shorter (curve defined, overlap 0). The BD stays
+    undefined both times and every point stays within its tolerance, so the gate passes; a BD
+    value that appears, or a point that moves beyond its tolerance, still fails."""
+    from rsicbench.config import settings
+    from rsicbench.reproduce.evaluation.gate import codec_names
+    from rsicbench.reproduce.papers.ablation import _bd
+
+    monkeypatch.setenv("RSICBENCH_ROOT", str(REPO))
+    gate = settings("eval", "ci")["gate"]
+    names = codec_names(list(settings("eval", "ci").get("codecs", [])))
+    test = [{"bpp": 0.0462646484375, "psnr": 9.442244556430708}, {"bpp": 0.047607421875, "psnr": 9.442067294830572}]
+    amd = [{"bpp": 0.0230712890625, "psnr": 6.8214695496404545}, {"bpp": 0.0230712890625, "psnr": 6.821442067628984}]
+    intel = [{"bpp": 0.0230712890625, "psnr": 6.821466325776963}, {"bpp": 0.02294921875, "psnr": 6.821442067628984}]
+
+    def values(anchor, test_pts):
+        row = {"rd_points": anchor, "bd_psnr": _bd("quality", anchor, test_pts), "bd_rate_psnr": _bd("rate", anchor, test_pts)}
+        flat = flatten(json.loads(json.dumps({"rows": [row]})))
+        return {f"results/ablation/ltchm.json:{k}": v for k, v in flat.items()}
+
+    base, cur = values(amd, test), values(intel, test)
+    assert any(k.endswith("overlap") for k in cur) and not any(k.endswith("overlap") for k in base)
+    assert compare(base, cur, gate["tolerances"], gate["ignore"], strict=True, names=names)[1]
+    # a BD value defined now but not in the baseline is NEW, which --strict fails
+    overlapping = [{"bpp": 0.04, "psnr": 9.0}, {"bpp": 0.05, "psnr": 9.5}]
+    rows, ok = compare(base, values(overlapping, test), gate["tolerances"], gate["ignore"], strict=True, names=names)
+    assert not ok and any(r["key"].endswith("bd_psnr.value") and r["status"] == "NEW" for r in rows)
+    # one byte is ~0.5 % of these tiny streams; ten are beyond the learned 1 %
+    far = [intel[0], {"bpp": 0.0230712890625 - 10 * 8 / 65536, "psnr": intel[1]["psnr"]}]
+    rows, ok = compare(base, values(far, test), gate["tolerances"], gate["ignore"], strict=True, names=names)
+    assert not ok and any(r["key"].endswith("rd_points[1].bpp") and r["status"] == "DRIFT" for r in rows)
