@@ -75,6 +75,40 @@ def test_every_variant_has_a_train_entry_with_paper_lambdas(profile):
             assert conv == "shi_penalty" and spec["lambdas"][0] == 0.66 and spec["lambdas"][-1] == 0.007
 
 
+@pytest.mark.parametrize("profile", ["ci", "default", "paper"])
+def test_every_variant_of_a_family_gets_its_baselines_budget(profile):
+    """An ablation compares equally trained models: per rate, every variant resolves the same
+    steps, schedule, crops, width and fine-tuning source as its family's baseline."""
+    from dataclasses import asdict
+
+    from rsicbench.reproduce.training.run_config import rate_tags, run_config
+
+    cfg = settings("train", profile)
+    budget = lambda m, t: {k: v for k, v in asdict(run_config(m, t, cfg)).items()  # noqa: E731
+                           if k not in ("model", "init_digest")}
+    for fam, var, _ in _all():
+        name, base = f"{fam}-{var}", f"{fam}-baseline"
+        assert rate_tags(name, "profile", cfg) == rate_tags(base, "profile", cfg)
+        for t in rate_tags(base, "profile", cfg):
+            assert budget(name, t) == budget(base, t), (profile, name, t)
+
+
+def test_default_dmenet_is_trained_at_the_measured_recipe():
+    """docs/learned.md "Paper models at the baselines' budget": DMENet's first block is N/4 wide,
+    so the default gives it N=64 (16 channels there; at N=32 it had 8); its highest-rate λ (0.211)
+    fine-tunes from the 0.013 point, which trains first. Resolved here, and the built model's
+    first convolution checked, so a silently ignored override would fail."""
+    from rsicbench.reproduce.training.run_config import rate_tags, run_config
+
+    cfg = settings("train", "default")
+    assert rate_tags("dmenet-full", "profile", cfg) == ["r5", "r2"]
+    r5, r2 = run_config("dmenet-full", "r5", cfg), run_config("dmenet-full", "r2", cfg)
+    assert (r5.steps, r5.snapshot_at, r5.init_from) == (4000, 3000, "")
+    assert (r2.steps, r2.init_from) == (1000, "r5")
+    model = create_model("dmenet-full", **r5.arch)
+    assert model.g_a[0][0].out_channels == 16
+
+
 def test_lambda_conventions():
     assert to_compressai(4096, "mse01") == pytest.approx(4096 / 255**2)
     assert to_compressai(0.013, "shi_penalty") == pytest.approx(0.013)  # = CompressAI q4's λ
