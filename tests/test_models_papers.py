@@ -115,6 +115,26 @@ def test_mgss_and_dmenet_switches_touch_only_their_modules():
     assert all(n.startswith("mdei") for n in _changed(d0, _names("dmenet", {"sdpm": False, "lsm": False, "mdei": True})))
 
 
+def test_mgss_stage_tail_is_a_skip_around_lrelu_conv_gdn_with_no_extra_parameters():
+    """Each down/up-sampling's tail is x + GDN(conv(LReLU(x))) by default (7 of them: 4 in g_a,
+    3 in g_s); stage_skip=False is the literal sequential reading with the same parameters, so
+    the comparison with DMENet Table 3's MGSS-Net count does not depend on the reading."""
+    from rsicbench.reproduce.models.mgss.blocks import StageTail
+
+    x = torch.randn(1, 32, 8, 8, generator=torch.Generator().manual_seed(2))
+    with_skip, without = _build("mgss", {"modules": "full"}), _build("mgss", {"modules": "full", "stage_skip": False})
+    tails = [m for m in with_skip.modules() if isinstance(m, StageTail)]
+    assert len(tails) == 7 and all(t.skip for t in tails)
+    assert not any(m.skip for m in without.modules() if isinstance(m, StageTail))
+    assert {k: v.shape for k, v in with_skip.state_dict().items()} == {k: v.shape for k, v in without.state_dict().items()}
+    t = tails[1]
+    with torch.no_grad():
+        body = t.body(x)
+        assert torch.allclose(t(x), x + body)  # and the input was not changed in place
+        t.skip = False
+        assert torch.equal(t(x), body)
+
+
 def test_dmenet_extra_loss_only_with_mdei():
     x = torch.rand(1, 3, 64, 64)
     for mdei in (False, True):

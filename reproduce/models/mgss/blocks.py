@@ -1,11 +1,12 @@
 """MGSS-Net blocks (Shi et al., IEEE JSTARS 2024): SSIF-AM (Eq. 7), MHG-AM (Eq. 8,
-Algorithm 1), LGCM (Eq. 9) and the "buffer" block (Sec. II-A)."""
+Algorithm 1), LGCM (Eq. 9), the tail of each down/up-sampling and the "buffer" block (Sec. II-A)."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from compressai.layers import GDN
 
 
 class SSIFAM(nn.Module):
@@ -76,6 +77,27 @@ class LGCM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.ssif(x) + self.beta * self.mhg(x)
+
+
+class StageTail(nn.Module):
+    """What follows each down/up-sampling (Sec. II-A): "LeakyReLU, convolution with stride 1,
+    and GDN will be sequentially added" (IGDN in the decoder), here with an identity skip
+    around the three (`skip=True`, the default).
+    Assumption (Fig. 1 lost): the text lists the layers of CompressAI's Cheng2020
+    ResidualBlockWithStride, which has a skip; this one adds no parameters, so params and
+    FLOPs beside DMENet Table 3 are unchanged. Without it the 16-deep transforms barely
+    learned at our budgets (measured: docs/papers.md "MGSS-Net: the stage skip").
+    `skip=False` is the literal sequential reading."""
+
+    def __init__(self, channels: int, inverse: bool = False, skip: bool = True):
+        super().__init__()
+        self.skip = skip
+        # not in-place: the skip needs the input unchanged
+        self.body = nn.Sequential(nn.LeakyReLU(), nn.Conv2d(channels, channels, 3, padding=1),
+                                  GDN(channels, inverse=inverse))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) if self.skip else self.body(x)
 
 
 class BufferBlock(nn.Module):

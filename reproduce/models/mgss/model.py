@@ -5,8 +5,9 @@ Minnen-style joint autoregressive + hyperprior model (compressai's
 JointAutoregressiveHierarchicalPriors supplies the context model, entropy parameters,
 Gaussian conditional with means and the autoregressive compress/decompress); the
 transforms are replaced by MGSS-Net's (Sec. II-A):
-  * each of the 4 downsamplings (5x5 conv s2) is followed by LeakyReLU, a 3x3 s1 conv,
-    GDN and a buffer block; the decoder mirrors it with 5x5 transposed convs and IGDN;
+  * each of the 4 downsamplings (5x5 conv s2) is followed by LeakyReLU, a 3x3 s1 conv and
+    GDN (with an identity skip around the three: `stage_skip`, blocks.StageTail) and a buffer
+    block; the decoder mirrors it with 5x5 transposed convs and IGDN;
   * module placement per the ablation (Sec. III-F): `modules` = "baseline" (none),
     "ssif" (SSIF-AM after down 1-3 / up 1-3), "mhg" (MHG-AM after down 3 / up 1),
     "full" (SSIF-AM after down 1, 2 and up 2, 3; LGCM after down 3 and up 1);
@@ -25,11 +26,10 @@ samplings, MHG-AM or LGCM after the third downsampling and the first upsampling
 from __future__ import annotations
 
 import torch.nn as nn
-from compressai.layers import GDN
 from compressai.models.google import FactorizedPriorReLU, JointAutoregressiveHierarchicalPriors
 from compressai.models.utils import conv, deconv
 
-from rsicbench.reproduce.models.mgss.blocks import BufferBlock, mgss_module
+from rsicbench.reproduce.models.mgss.blocks import BufferBlock, StageTail, mgss_module
 from rsicbench.reproduce.models.registry import register_model
 
 # stage index (0-based: encoder downsampling i, decoder upsampling i) -> module kind
@@ -52,20 +52,20 @@ class MGSSNet(JointAutoregressiveHierarchicalPriors):
     downsampling = 64
 
     def __init__(self, N: int = 192, M: int = 320, modules: str = "full", beta: float = 0.1,
-                 strip_kernels=(5, 7, 9), heads: int = 4):
+                 strip_kernels=(5, 7, 9), heads: int = 4, stage_skip: bool = True):
         super().__init__(N=N, M=M)
         place = _placement(modules)
         mod = lambda kind, c: mgss_module(kind, c, beta, tuple(strip_kernels), heads)  # noqa: E731
         lrelu = lambda: nn.LeakyReLU(inplace=True)  # noqa: E731
         enc = []
         for i, (cin, cout) in enumerate(((3, N), (N, N), (N, N), (N, M))):
-            enc += [conv(cin, cout), lrelu(), conv(cout, cout, 3, 1), GDN(cout), BufferBlock(cout)]
+            enc += [conv(cin, cout), StageTail(cout, skip=stage_skip), BufferBlock(cout)]
             if i in place["enc"]:
                 enc.append(mod(place["enc"][i], cout))
         self.g_a = nn.Sequential(*enc)
         dec = []
         for i, (cin, cout) in enumerate(((M, N), (N, N), (N, N))):
-            dec += [deconv(cin, cout), lrelu(), conv(cout, cout, 3, 1), GDN(cout, inverse=True), BufferBlock(cout)]
+            dec += [deconv(cin, cout), StageTail(cout, inverse=True, skip=stage_skip), BufferBlock(cout)]
             if i in place["dec"]:
                 dec.append(mod(place["dec"][i], cout))
         dec.append(deconv(N, 3))
