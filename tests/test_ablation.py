@@ -109,6 +109,22 @@ def test_default_dmenet_is_trained_at_the_measured_recipe():
     assert model.g_a[0][0].out_channels == 16
 
 
+def test_default_mgss_trains_with_the_stage_skip_at_the_stable_lr():
+    """docs/learned.md: with the stage skip, MGSS-Net's full model went NaN at lr 1e-3; the default
+    trains every MGSS-Net variant at 3e-4 (the family's budget otherwise unchanged), and the
+    built model has the skip (a silently ignored setting would fail here)."""
+    from rsicbench.reproduce.models.mgss.blocks import StageTail
+    from rsicbench.reproduce.training.run_config import run_config
+
+    cfg = settings("train", "default")
+    for short in variants_by_family(settings("papers", "default")["variants"])["mgss"]:
+        variant = f"mgss-{short}"
+        r2, r5 = run_config(variant, "r2", cfg), run_config(variant, "r5", cfg)
+        assert (r2.lr, r5.lr, r2.steps, r5.steps, r5.init_from) == (3e-4, 3e-4, 1300, 650, "r2"), variant
+    model = create_model("mgss-full", **run_config("mgss-full", "r2", cfg).arch)
+    assert [m.skip for m in model.modules() if isinstance(m, StageTail)] == [True] * 7
+
+
 def test_lambda_conventions():
     assert to_compressai(4096, "mse01") == pytest.approx(4096 / 255**2)
     assert to_compressai(0.013, "shi_penalty") == pytest.approx(0.013)  # = CompressAI q4's λ

@@ -132,3 +132,25 @@ def test_profile_finetune_starts_every_rate_from_the_anchors_snapshot(project, c
     assert cli.main(_train(project, "r0", "--set", "lr=0", "--set", "aux_lr=0", "--on-config-change", "restart")) == 0
     a, t = _learned(shared["model"]), _learned(_ck(project, "r0")["model"])
     assert all(torch.equal(a[k], t[k]) for k in a)
+
+
+def test_a_diverged_run_stops_with_its_step_and_keeps_the_last_good_checkpoint(project, monkeypatch, capsys):
+    """A NaN loss stops the run with an error naming the run, λ and step, before the update:
+    the checkpoint written before it holds finite weights and stays where it was."""
+    from rsicbench.reproduce.training import train as train_mod
+
+    real = train_mod.rd_loss
+    calls = []
+
+    def nan_from_step_5(model, *a, **kw):
+        r = real(model, *a, **kw)
+        calls.extend([1] if model.training else [])  # validation calls it too
+        return {**r, "loss": r["loss"] * float("nan")} if model.training and len(calls) >= 5 else r
+
+    monkeypatch.setattr(train_mod, "rd_loss", nan_from_step_5)
+    assert cli.main(_train(project, "r1", "--steps", "8")) == 2
+    err = capsys.readouterr().err
+    assert f"results/train/{MODEL}/r1: {MODEL} at λ 0.013: the loss is nan at step 5" in err
+    assert "training diverged; no update was made" in err
+    ck = _ck(project, "r1")
+    assert ck["step"] == 4 and all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())

@@ -232,14 +232,24 @@ def step_seed(seed: int, step: int) -> int:
     return seed * 1_000_003 + step
 
 
+class TrainingDiverged(UserError):
+    """The RD loss became NaN or infinite: raised before the step is taken, so no weights
+    written so far carry it (a NaN run otherwise trains on for hours and is evaluated)."""
+
+
 def train_step(model, x: torch.Tensor, roi: torch.Tensor | None, opts: Optimizers, cfg: TrainConfig,
                step: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """One optimisation step on batch `x` (the body of train()'s loop; benchmarks/
-    bench_train_parity.py drives it with a given batch sequence). Returns (rd_loss dict, aux loss)."""
+    bench_train_parity.py drives it with a given batch sequence). Returns (rd_loss dict, aux loss).
+    Raises TrainingDiverged, before any update, when the loss is not finite."""
     torch.manual_seed(step_seed(cfg.seed, step))  # quantization noise of this step: resumable
     opts.opt.zero_grad(set_to_none=True)
     opts.aux_opt.zero_grad(set_to_none=True)
     r = rd_loss(model, x, _forward(model, x, roi), cfg.lam, cfg.distortion)
+    if not math.isfinite(float(r["loss"].detach())):
+        parts = ", ".join(f"{k} {float(v.detach()):.4g}" for k, v in r.items() if k != "loss" and v.numel() == 1)
+        raise TrainingDiverged(f"{cfg.model} at λ {cfg.lam:g}: the loss is {float(r['loss'].detach())} at step "
+                               f"{step + 1} ({parts}): training diverged; no update was made")
     r["loss"].backward()
     if cfg.clip > 0:
         torch.nn.utils.clip_grad_norm_(opts.main, cfg.clip)
@@ -496,7 +506,13 @@ def _loop(run: _Run, step: int, best: float, progress: bool) -> tuple[int, float
             x, roi = batch_at(run.images, step, cfg, run.rank).to(run.device), None
         else:
             x, roi = (t.to(run.device) for t in batch_at(run.images, step, cfg, run.rank, run.masks))
-        r, aux = train_step(run.model, x, roi, run.opts, cfg, step)
+        try:
+            r, aux = train_step(run.model, x, roi, run.opts, cfg, step)
+        except TrainingDiverged as e:
+            kept = (f"its latest.pt (written every {cfg.ckpt_every} steps) is kept"
+                    if (run.out_dir / "latest.pt").is_file() else "no checkpoint had been written yet")
+            raise TrainingDiverged(f"{run.out_dir}: {e}; {kept}. A lower lr (--set lr=...) or another "
+                                   f"recipe (configs/train.yaml: lr, steps, finetune.from) may train") from None
         step += 1
         bar.update(1)
         row = {"step": step, "loss": r["loss"].item(), "bpp": r["bpp"].item(), "mse": r["mse"].item(),
