@@ -146,10 +146,15 @@ def test_train_set_overrides_reach_the_checkpoint(trained):
     (["--set", "steps=-3"], ["steps", "expected an integer >= 1"]),
     (["--set", "arch=[8]"], ["arch", "expected a mapping"]),
     (["--steps", "-3"], ["--steps", "expected an integer >= 1", "'-3'"]),
+    # a misspelt width: the CompressAI builders once swallowed any key and trained the profile's
+    (["--set", 'arch={"n": 64}'], ["bmshj2018-hyperprior", "takes no setting 'n'", "it takes: M, N"]),
+    (["--model", "cheng2020-anchor", "--set", 'arch={"N": 8, "m": 8}'], ["cheng2020-anchor", "'m'", "it takes: N"]),
+    (["--model", "ltchm-baseline", "--set", 'arch={"hidden": 8}'], ["ltchm-baseline", "'hidden'", "ep_hidden"]),
 ])
 def test_train_bad_overrides_are_refused(tmp_path, args, needles, capsys):
     out = tmp_path / "run"
-    rc, _, err = run(["train", "--profile", "ci", "--model", "bmshj2018-hyperprior", "--rate", "r0",
+    model = [] if "--model" in args else ["--model", "bmshj2018-hyperprior"]
+    rc, _, err = run(["train", "--profile", "ci", *model, "--rate", "r0",
                       "--train-dir", tmp_path, "--out", out, *args], capsys)
     error_line(rc, err, *needles)
     assert not out.exists()

@@ -74,3 +74,36 @@ def test_a_missing_builtin_codec_module_is_an_error_naming_it(monkeypatch):
     monkeypatch.setattr(base, "BUILTIN_MODULES", (*base.BUILTIN_MODULES, "rsicbench.reproduce.codecs.no_such_codec"))
     with pytest.raises(ModuleNotFoundError, match=r"codec module rsicbench\.reproduce\.codecs\.no_such_codec is missing"):
         base.list_codecs()
+
+
+def test_arch_drops_only_a_width_the_model_lacks_and_refuses_any_other_unknown_key():
+    """The profiles give every model N and M; Cheng2020, LTCHM and DMENet take no M, so it is
+    dropped for them (and recorded as built); a misspelt key is an error for every model."""
+    assert registry.model_arch("cheng2020-anchor", {"N": 8, "M": 12}) == {"N": 8}
+    assert registry.model_arch("mbt2018-mean", {"N": 8, "M": 12}) == {"N": 8, "M": 12}
+    assert registry.model_arch("ltchm-full", {"N": 8, "M": 12, "ep_hidden": 16}) == {"N": 8, "ep_hidden": 16}
+    assert registry.model_arch("dmenet-baseline", {"N": 8, "M": 12}) == {"N": 8}
+    assert registry.model_arch("mgss-full", {"N": 8, "M": 12}) == {"N": 8, "M": 12}
+    net = registry.create_model("cheng2020-anchor", N=8, M=12)
+    assert net.g_a[0].conv1.weight.shape[0] == 8
+    for name, bad in (("cheng2020-anchor", {"N": 8, "n": 64}), ("mbt2018-mean", {"N": 8, "M": 8, "K": 3}),
+                      ("cheng2020-gmm", {"N": 8, "k": 3}), ("dmenet-full", {"N": 8, "width": 64})):
+        key = next(k for k in bad if k not in ("N", "M"))
+        with pytest.raises(ValueError, match=f"{name}.*takes no setting '{key}'"):
+            registry.create_model(name, **bad)
+
+
+def test_runs_recorded_with_a_width_the_model_lacks_are_the_same_runs():
+    """Checkpoints written before model_arch kept the profile-wide M for Cheng2020/LTCHM/DMENet:
+    resuming one is not a config change (it would set hours of training aside)."""
+    from rsicbench.config import settings
+    from rsicbench.reproduce.training.run_config import run_config
+    from rsicbench.reproduce.training.train import _plain, config_changes
+
+    for model in ("cheng2020-anchor", "ltchm-full", "dmenet-full"):
+        tc = run_config(model, "r0", settings("train", "ci"))
+        assert "M" not in tc.arch and tc.arch["N"] == 16
+        old = {"model_name": model, "arch": {**tc.arch, "M": 24}, "config": {**_plain(tc.__dict__), "arch": {**tc.arch, "M": 24}}}
+        assert config_changes(old, tc) == {}
+        wider = {**old, "arch": {**tc.arch, "N": 32}, "config": {**_plain(tc.__dict__), "arch": {**tc.arch, "N": 32}}}
+        assert set(config_changes(wider, tc)) == {"arch"}

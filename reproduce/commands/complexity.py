@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(int(cfg.get("threads", 2)))
     torch.manual_seed(int(cfg.get("seed", 0)))
     from rsicbench.reproduce.papers.complexity import measure
-    from rsicbench.reproduce.models.registry import create_model
+    from rsicbench.reproduce.models.registry import create_model, model_arch
 
     try:
         if a.checkpoint:
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
             model, meta = load_weights(a.model, a.checkpoint)
             arch = meta["arch"]
         else:
-            arch = deep_merge(cfg.get("arch", {}), cfg.get("models", {}).get(a.model, {}).get("arch", {}))
+            arch = model_arch(a.model, deep_merge(cfg.get("arch", {}), cfg.get("models", {}).get(a.model, {}).get("arch", {})))
             model = create_model(a.model, **arch)
         sizes = {"size": 256, "repeats": 3, **(cfg.get("complexity") or {})}
         res = measure(model, a.size or int(sizes["size"]), a.repeats or int(sizes["repeats"]))

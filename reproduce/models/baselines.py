@@ -11,7 +11,8 @@
 | cheng2020-attn | Cheng2020Attention | Cheng et al. CVPR 2020, + attention (compressai) |
 | cheng2020-gmm | Cheng2020GMM (here) | Cheng et al. CVPR 2020 with the paper's K=3 GMM (Eq. 6) |
 
-The Cheng models take only N (compressai sets M = N); `M` is ignored for them.
+The Cheng models take only N (compressai sets M = N): a profile-wide `M` is dropped for them
+(registry.model_arch), any other unknown setting is an error.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from rsicbench.reproduce.models.registry import register_model
 
 
 def _two_width(cls):
-    def build(N: int = 128, M: int = 192, **_ignored):
+    def build(N: int = 128, M: int = 192):
         return cls(N=int(N), M=int(M))
     return build
 
 
 def _one_width(cls):
-    def build(N: int = 128, M: int | None = None, **_ignored):
+    def build(N: int = 128):
         return cls(N=int(N))
     return build
 
@@ -77,5 +78,5 @@ class Cheng2020GMM(JointAutoregressiveGMM, cm.Cheng2020Anchor):
 
 
 @register_model("cheng2020-gmm")
-def build_cheng2020_gmm(N: int = 128, M: int | None = None, K: int = 3, **_ignored):
+def build_cheng2020_gmm(N: int = 128, K: int = 3):
     return Cheng2020GMM(N=int(N), K=int(K))

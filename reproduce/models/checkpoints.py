@@ -158,9 +158,10 @@ def check_fit(model: torch.nn.Module, state: dict, what: str) -> list[str]:
 
 def build(name: str, state: dict, arch: dict, what: str) -> tuple[torch.nn.Module, dict]:
     """The model `name` with `arch`, loaded with `state`; tables rebuilt. Returns (model, info)."""
-    from rsicbench.reproduce.models.registry import create_model
+    from rsicbench.reproduce.models.registry import create_model, model_arch
 
     try:
+        arch = model_arch(name, arch)  # recorded as built: no width the model does not take
         model = create_model(name, **arch)
     except ValueError as e:
         raise CodecError(f"{what}: {e}") from None
@@ -181,7 +182,7 @@ def build(name: str, state: dict, arch: dict, what: str) -> tuple[torch.nn.Modul
         raise CodecError(f"{what}: weights do not fit {name} with {arch} ({str(e).splitlines()[0]})") from None
     if missing_tables:
         model.update(force=True)
-    return model, {"tables_rebuilt_from_weights": bool(missing_tables)}
+    return model, {"tables_rebuilt_from_weights": bool(missing_tables), "arch": arch}
 
 
 def load_model(name: str, checkpoint: str | Path, **arch: Any) -> tuple[torch.nn.Module, dict]:
@@ -195,7 +196,7 @@ def load_model(name: str, checkpoint: str | Path, **arch: Any) -> tuple[torch.nn
     base = dict(meta.pop("arch", {}) or {}) if meta["format"] == "rsicbench" else {}
     cfg = {**base, **infer_arch(name, state), **{k: v for k, v in arch.items() if v is not None}}
     model, info = build(name, state, cfg, str(path))
-    meta.update(info, arch=cfg, checkpoint=str(path))
+    meta.update(info, checkpoint=str(path))
     return model, meta
 
 

@@ -22,6 +22,7 @@ entries are read from that YAML (no model import) and point to models/variants.p
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from typing import Any, Callable
 
@@ -115,7 +116,12 @@ def list_models() -> list[str]:
     return sorted(set(MODEL_MODULES) | set(_MODELS))
 
 
-def create_model(name: str, **cfg: Any):
+#: profile-wide width keys a model may not take: dropped for it instead of raising (the profiles
+#: set M for every model; Cheng2020, LTCHM and DMENet have none)
+OPTIONAL_WIDTHS = ("M",)
+
+
+def _builder(name: str) -> Callable[..., Any]:
     if name not in _MODELS:
         mod = MODEL_MODULES.get(name)
         if mod is not None:
@@ -123,7 +129,38 @@ def create_model(name: str, **cfg: Any):
         if name not in _MODELS:
             load_all()
     try:
-        builder = _MODELS[name]
+        return _MODELS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}") from None
-    return builder(**cfg)
+
+
+def arch_keys(name: str) -> set[str] | None:
+    """The settings `name`'s builder takes; None = not knowable (a builder with **kwargs that
+    does not declare `arch_keys`). Paper variants declare theirs (models/variants.py)."""
+    builder = _builder(name)
+    if hasattr(builder, "arch_keys"):
+        return None if builder.arch_keys is None else set(builder.arch_keys)
+    params = inspect.signature(builder).parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def model_arch(name: str, arch: dict) -> dict:
+    """The settings `name` is built with: `arch` without the optional widths it does not take.
+    Any other key it does not take is an error, never dropped: a misspelt width once trained a
+    whole measurement at the wrong size."""
+    keys = arch_keys(name)
+    if keys is None:
+        return dict(arch)
+    out = {k: v for k, v in arch.items() if k in keys or k not in OPTIONAL_WIDTHS}
+    unknown = sorted(set(out) - keys)
+    if unknown:
+        raise ValueError(f"model {name!r} takes no setting {', '.join(map(repr, unknown))} "
+                         f"(it takes: {', '.join(sorted(keys - {'self'}))})")
+    return out
+
+
+def create_model(name: str, **cfg: Any):
+    """Build `name` with `cfg` (model_arch: optional widths it lacks dropped, unknown keys refused)."""
+    return _builder(name)(**model_arch(name, cfg))

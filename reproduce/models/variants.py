@@ -26,8 +26,6 @@ from typing import Any, Callable
 
 #: family (the `<family>-` prefix of a configs/papers.yaml variants row) -> registered builder of that family
 FAMILIES = {"ltchm": "ltchm", "mgss": "mgss", "mgss_factorized": "mgss_factorized", "dmenet": "dmenet"}
-#: profile-wide width keys that a family may not take (dropped instead of raising)
-OPTIONAL_WIDTHS = ("M",)
 
 
 @lru_cache(maxsize=1)
@@ -66,7 +64,7 @@ def _accepted(builder: Callable, cls: type | None) -> set[str] | None:
     params = inspect.signature(cls.__init__ if cls is not None else builder).parameters
     if any(p.kind == p.VAR_KEYWORD for p in params.values()):
         return None
-    return set(params)
+    return set(params) - {"self"}
 
 
 def merge_kwargs(name: str, switches: dict, arch: dict, accepted: set[str] | None) -> dict:
@@ -76,6 +74,8 @@ def merge_kwargs(name: str, switches: dict, arch: dict, accepted: set[str] | Non
                          f"switches {({k: switches[k] for k in sorted(clash)})}; use another variant")
     out = {**switches, **{k: v for k, v in arch.items() if v is not None}}
     if accepted is not None:
+        from rsicbench.reproduce.models.registry import OPTIONAL_WIDTHS
+
         for k in OPTIONAL_WIDTHS:
             if k not in accepted:
                 out.pop(k, None)
@@ -95,6 +95,7 @@ def register_family(family: str, builder: Callable[..., Any], model_cls: type | 
             return builder(**merge_kwargs(_n, _s, arch, accepted))
 
         build.__doc__ = f"{family} variant {var!r}: {switches} (configs/papers.yaml)"
+        setattr(build, "arch_keys", accepted)  # what registry.model_arch checks (the family class's settings)
         register_model(name)(build)
         names.append(name)
     return names

@@ -124,6 +124,7 @@ def run_config(model: str, rate: str, cfg: dict, overrides: dict | None = None):
             raise UserError(f"--set arch: expected a mapping, e.g. {{\"N\": 8, \"M\": 8}}, got {over['arch']!r}")
         merged["arch"] = deep_merge(arch, over.pop("arch"))
     merged.update(over)
+    merged["arch"] = _model_arch(model, merged["arch"])
     _check_init_from(model, rate, merged.get("init_from", ""), len(lambdas))
     if tune_steps and not merged.get("init_from"):  # the anchor: its weights at steps - finetune.steps
         total = merged.get("steps", TrainConfig.steps)
@@ -132,6 +133,20 @@ def run_config(model: str, rate: str, cfg: dict, overrides: dict | None = None):
                             f"({tune_steps}): the other rates start from its weights at steps - finetune.steps")
         merged["snapshot_at"] = total - tune_steps
     return TrainConfig.from_dict(merged)
+
+
+def _model_arch(model: str, arch: dict) -> dict:
+    """The widths `model` is built with (registry.model_arch): the profile-wide M dropped where
+    the model has none, so checkpoints and reports record what was built; any other setting it
+    does not take (a misspelt `--set arch` key) is refused before anything trains."""
+    from rsicbench.reproduce.models.registry import list_models, model_arch
+
+    if model not in list_models():
+        return arch  # not a known model: create_model names the problem when the run builds it
+    try:
+        return model_arch(model, arch)
+    except ValueError as e:
+        raise UserError(f"configs/train.yaml / --set arch for {model}: {e}") from None
 
 
 def _finetune(model: str, rate: str, train_cfg: dict, n_rates: int) -> tuple[dict, int]:

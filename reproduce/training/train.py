@@ -385,11 +385,23 @@ def _roi_masks(model, cfg: TrainConfig, train_set: _PathsImages, val_set: _Paths
 _RUN_ONLY_KEYS = ("device", "threads", "ckpt_every")
 
 
+def _as_built(model: str, arch: dict) -> dict:
+    """`arch` as the model is built with it: runs recorded before registry.model_arch kept a
+    profile-wide M that LTCHM/DMENet/Cheng2020 never took, and are the same runs."""
+    from rsicbench.reproduce.models.registry import model_arch
+
+    try:
+        return model_arch(model, dict(arch))
+    except ValueError:
+        return dict(arch)  # compared as recorded; building it reports the problem
+
+
 def config_changes(ck: dict, cfg: TrainConfig, ignore: Sequence[str] = ()) -> dict[str, tuple[Any, Any]]:
     """What differs between the run of checkpoint `ck` (latest.pt) and `cfg`: {key: (then, now)};
     {} = same run. A checkpoint without its config (older runs) is compared by model and arch only."""
-    then = {"model": ck.get("model_name"), "arch": dict(ck.get("arch") or {}), **(ck.get("config") or {})}
-    now = {**_plain(cfg.__dict__), "arch": dict(cfg.arch)}
+    then = {"model": ck.get("model_name"), "arch": ck.get("arch") or {}, **(ck.get("config") or {})}
+    then["arch"] = _as_built(cfg.model, then["arch"] or {})
+    now = {**_plain(cfg.__dict__), "arch": _as_built(cfg.model, cfg.arch)}
     keys = [k for k in now if k not in (*_RUN_ONLY_KEYS, *ignore) and (k in then or k in ("model", "arch"))]
     return {k: (then.get(k), now[k]) for k in keys if then.get(k) != now[k]}
 
