@@ -134,6 +134,11 @@ def _builder(name: str) -> Callable[..., Any]:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}") from None
 
 
+def without_lacking_widths(arch: dict, keys: set[str] | None) -> dict:
+    """`arch` without the OPTIONAL_WIDTHS that a builder taking `keys` lacks (None: takes any)."""
+    return {k: v for k, v in arch.items() if keys is None or k in keys or k not in OPTIONAL_WIDTHS}
+
+
 def arch_keys(name: str) -> set[str] | None:
     """The settings `name`'s builder takes; None = not knowable (a builder with **kwargs that
     does not declare `arch_keys`). Paper variants declare theirs (models/variants.py)."""
@@ -153,7 +158,7 @@ def model_arch(name: str, arch: dict) -> dict:
     keys = arch_keys(name)
     if keys is None:
         return dict(arch)
-    out = {k: v for k, v in arch.items() if k in keys or k not in OPTIONAL_WIDTHS}
+    out = without_lacking_widths(arch, keys)
     unknown = sorted(set(out) - keys)
     if unknown:
         raise ValueError(f"model {name!r} takes no setting {', '.join(map(repr, unknown))} "

@@ -72,14 +72,9 @@ def merge_kwargs(name: str, switches: dict, arch: dict, accepted: set[str] | Non
     if clash:
         raise ValueError(f"{name}: arch {({k: arch[k] for k in sorted(clash)})} overrides the variant's "
                          f"switches {({k: switches[k] for k in sorted(clash)})}; use another variant")
-    out = {**switches, **{k: v for k, v in arch.items() if v is not None}}
-    if accepted is not None:
-        from rsicbench.reproduce.models.registry import OPTIONAL_WIDTHS
+    from rsicbench.reproduce.models.registry import without_lacking_widths
 
-        for k in OPTIONAL_WIDTHS:
-            if k not in accepted:
-                out.pop(k, None)
-    return out
+    return without_lacking_widths({**switches, **{k: v for k, v in arch.items() if v is not None}}, accepted)
 
 
 def register_family(family: str, builder: Callable[..., Any], model_cls: type | None = None) -> list[str]:
