@@ -284,7 +284,11 @@ def section_ablation(ctx: Context) -> Section:
                   "numbers for that variant. A BD the ablation stage refused shows its reason; "
                   "“not run” = the ablation file does not exist yet. Brackets: the paired-bootstrap confidence "
                   "interval of the BD-rate over the images both curves share; an interval that includes 0 reads "
-                  "<b>no difference measured</b>. Budget and <b>undertrained</b>: docs/report.md “Learned rows”.")]
+                  "<b>no difference measured</b>. The interval covers the choice of images, not training noise: "
+                  "the same model retrained with another seed can differ from itself by a BD-rate whose interval "
+                  "excludes 0 (docs/learned.md “Seed noise”), so a small difference outside it is not yet evidence "
+                  "of an effect. "
+                  "Budget and <b>undertrained</b>: docs/report.md “Learned rows”.")]
     produced = False
     for paper, (claims_stem, families) in papers.items():
         produced |= ctx.ablation.get(paper) is not None
