@@ -9,7 +9,8 @@ Verdict rule (docs/report.md): a claim is
     else "not reproduced";
   * then qualified (docs/report.md "Learned rows"): a quality/rate claim resting on a model
     that is undertrained (below JPEG at every rate) is "not comparable" and says so; an
-    ablation BD-rate whose paired-bootstrap CI includes 0 says "no difference measured";
+    ablation BD-rate whose paired-bootstrap CI includes 0 says "no difference measured", one
+    whose CI reaches within the family's seed gap "within seed noise";
     a `train_steps` claim is a setting (the budget fraction's denominator), never a result.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from rsicbench.config import seed_offset
 from rsicbench.reports.budget import budget_cell, claim_models, claim_undertrained, learned_status, undertrained_note
 from rsicbench.reports.context import ANCHOR, CLAIM_COMPLEXITY, COMPLEXITY_FIELDS, Context, complexity_key
 from rsicbench.reports.htmlutil import Section, esc, fmt, missing, note, profile_tag, table
@@ -26,6 +28,8 @@ from rsicbench.reports.loaders import Claim
 
 REPRODUCED, NOT_REPRODUCED, NOT_COMPARABLE = "reproduced", "not reproduced", "not comparable at this profile"
 NO_DIFFERENCE = "no difference measured"  # = reproduce.evaluation.paired_bd.NO_DIFFERENCE, as the ablation file writes it
+WITHIN_SEED_NOISE = "within seed noise"  # = reproduce.papers.ablation.WITHIN_SEED_NOISE
+SEED_CONTROL = "seed control"  # = reproduce.papers.ablation.SEED_CONTROL
 
 
 def tolerance_for(cfg: dict, quantity: str) -> tuple[float, bool]:
@@ -57,22 +61,27 @@ def verdict(ctx: Context, claim: Claim, ours) -> tuple[str, str]:
     under = claim_undertrained(ctx, claim.subject)
     if under:
         v, why = NOT_COMPARABLE, f"{under}: says nothing about the method; {why}"
-    ci = _ablation_ci(ctx, claim)
+    row = _ablation_row_of(ctx, claim) or {}
+    ci = row.get("bd_rate_psnr_ci")
     if ci and ci.get("difference") == NO_DIFFERENCE:
         why += (f"; ours: {NO_DIFFERENCE} (paired-bootstrap {ci['ci']:.0%} CI [{fmt(ci['ci_low'], 2)}, "
                 f"{fmt(ci['ci_high'], 2)}] % includes 0, {ci['n_images']} images)")
+    elif ci and row.get("difference") == WITHIN_SEED_NOISE:
+        why += (f"; ours: {WITHIN_SEED_NOISE} (CI [{fmt(ci['ci_low'], 2)}, {fmt(ci['ci_high'], 2)}] % reaches "
+                f"within ±{fmt(row.get('seed_gap'), 2)} %, the baseline's BD-rate against itself retrained "
+                f"with another seed)")
     return v, why
 
 
-def _ablation_ci(ctx: Context, claim: Claim) -> dict | None:
-    """The bootstrap CI of our BD-rate for a `<family>:<variant>` BD-rate claim (results/ablation)."""
+def _ablation_row_of(ctx: Context, claim: Claim) -> dict | None:
+    """Our ablation row (with its bootstrap CI) for a `<family>:<variant>` BD-rate claim (results/ablation)."""
     if ":" not in claim.subject or claim.quantity not in ("bd_rate", "bd_rate_psnr"):
         return None
     name = "-".join(claim.subject.split(":", 1))
     for abl in ctx.ablation.values():
         for r in abl.get("rows", []):
             if r.get("variant") == name and isinstance(r.get("bd_rate_psnr_ci"), dict):
-                return r["bd_rate_psnr_ci"]
+                return r
     return None
 
 
@@ -200,7 +209,13 @@ def _ablation_row(ctx: Context, paper: str, family: str, name: str, r: dict | No
     is_base = var == "baseline"
     status = ("baseline (anchor)" if is_base else "ok" if (r.get("bd_rate_psnr") or {}).get("value") is not None
               else "not evaluated" if not pts else "BD refused")
-    if r.get("difference"):
+    if r.get("role") == SEED_CONTROL:
+        status += (f"<br><b>{SEED_CONTROL}</b>: the baseline retrained with seed + {esc(modules.get('seed_offset'))}; "
+                   "its |BD-rate| is the family's seed gap")
+    elif r.get("difference") == WITHIN_SEED_NOISE:
+        status += (f"<br><b>{WITHIN_SEED_NOISE}</b> <span class=\"iqr\">(the interval excludes 0 but reaches within "
+                   f"±{fmt(r.get('seed_gap'), 2)} %, the seed gap)</span>")
+    elif r.get("difference"):
         status += f"<br><b>{esc(r['difference'])}</b>"
     if r.get("problems"):
         status += f'<br><span class="iqr">{esc("; ".join(map(str, r["problems"])))}</span>'
@@ -239,7 +254,9 @@ def _ablation_paper(ctx: Context, paper: str, claims_stem: str, families: list[s
     rd_names = set(ctx.rd(ds)) if ds in ctx.rd_names else set()
     rows = []
     for family in families:
-        names = [f"{family}-{v}" for v in sorted(variants.get(family) or {}, key=lambda v: (v != "baseline", v))]
+        rows_cfg = variants.get(family) or {}  # baseline, then its seed controls, then the module variants
+        names = [f"{family}-{v}" for v in sorted(rows_cfg, key=lambda v: (v != "baseline",
+                                                                          not seed_offset(rows_cfg[v]), v))]
         names += sorted(n for n, r in rows_by_name.items() if r.get("family") == family and n not in names)
         rows += [_ablation_row(ctx, paper, family, name, rows_by_name.get(name), ds, rd_names, variants)
                  for name in names]
@@ -248,11 +265,29 @@ def _ablation_paper(ctx: Context, paper: str, claims_stem: str, families: list[s
     parts = [f"<h3>{head}</h3>"]
     if table is None:
         parts.append(missing(f"ablation-{paper}", ctx.results / "ablation" / f"{paper}.json"))
+    else:
+        parts.append(note(_seed_gap_text(table, families)))
     parts.append(table_html(["variant", "modules", "our rate points", "BD-rate % vs baseline [CI]", "BD-PSNR dB vs baseline",
                              "params", "budget", "paper (same variant)", "status"], rows,
                             caption=f"{esc(paper)} ablation on {esc(ds)}, ours at "
                                     f"{profile_tag(str((table or {}).get('profile', ctx.profile)))}"))
     return parts
+
+
+def _seed_gap_text(table: dict, families: list[str]) -> str:
+    """Each family's seed gap (results/ablation/<paper>.json `seed_gap`), or why there is none."""
+    out = []
+    for family in families:
+        g = (table.get("seed_gap") or {}).get(family)
+        if not isinstance(g, dict):
+            out.append(f"{esc(family)}: no seed gap in this ablation file (written before seed controls existed)")
+        elif g.get("value") is None:
+            out.append(f"{esc(family)}: no seed gap measured ({esc(g.get('reason'))}); differences are read "
+                       "against the images only")
+        else:
+            out.append(f"{esc(family)}: seed gap ±{fmt(g['value'], 2)} % (|BD-rate| of {esc(g.get('largest'))} "
+                       f"vs {esc(family)}-baseline)")
+    return "Seed gap — " + "; ".join(out) + "."
 
 
 def _own_baseline_claims(ctx: Context) -> tuple[list[str], bool]:
@@ -286,8 +321,11 @@ def section_ablation(ctx: Context) -> Section:
                   "interval of the BD-rate over the images both curves share; an interval that includes 0 reads "
                   "<b>no difference measured</b>. The interval covers the choice of images, not training noise: "
                   "the same model retrained with another seed can differ from itself by a BD-rate whose interval "
-                  "excludes 0 (docs/learned.md “Seed noise”), so a small difference outside it is not yet evidence "
-                  "of an effect. "
+                  "excludes 0 (docs/learned.md “Seed noise”). So each family has a <b>seed control</b> row "
+                  "(its baseline retrained with another seed, same budget) and a <b>seed gap</b>, that row's "
+                  "|BD-rate|; a variant whose interval excludes 0 but reaches within ±seed gap reads "
+                  "<b>within seed noise</b>. One seed control is one draw of training noise: "
+                  "a difference just beyond it is weak evidence. "
                   "Budget and <b>undertrained</b>: docs/report.md “Learned rows”.")]
     produced = False
     for paper, (claims_stem, families) in papers.items():

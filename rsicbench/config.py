@@ -105,16 +105,45 @@ def settings(area: str, profile: str | None = None, root: str | os.PathLike | No
     return out
 
 
+#: the one key of a configs/papers.yaml variants row that is not a module switch: the row is a
+#: seed control, its family's baseline retrained with params.yaml `seed` + this offset
+SEED_OFFSET = "seed_offset"
+
+
 def variants_by_family(variants: dict) -> dict[str, dict[str, dict]]:
     """configs/papers.yaml `variants` (rows `<family>-<variant>: switches`) as
-    family -> variant -> switches, in file order."""
+    family -> variant -> switches, in file order. A row with `seed_offset: k` (k >= 1) must have
+    exactly its family baseline's switches besides: it is a seed control, not a module ablation."""
     out: dict[str, dict[str, dict]] = {}
     for name, switches in variants.items():
         family, sep, variant = str(name).partition("-")
         if not (family and sep and variant):
             raise ConfigError(f"configs/papers.yaml: variants: {name!r} is not named <family>-<variant>")
         out.setdefault(family, {})[variant] = switches
+    for family, rows in out.items():
+        for variant, row in rows.items():
+            if isinstance(row, dict) and SEED_OFFSET in row:
+                _check_seed_control(f"{family}-{variant}", row, rows.get("baseline"))
     return out
+
+
+def _check_seed_control(name: str, row: dict, baseline: Any) -> None:
+    k = row[SEED_OFFSET]
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"configs/papers.yaml: variants: {name}: {SEED_OFFSET} must be an integer >= 1, got {k!r}")
+    if not isinstance(baseline, dict) or variant_switches(baseline) != variant_switches(row):
+        raise ConfigError(f"configs/papers.yaml: variants: {name} has {SEED_OFFSET} (a seed control), so its other "
+                          f"switches must equal its family's baseline row's ({baseline!r}); got {variant_switches(row)!r}")
+
+
+def variant_switches(row: dict) -> dict:
+    """A variants row's module switches (the builder's keyword arguments): the row less `seed_offset`."""
+    return {k: v for k, v in row.items() if k != SEED_OFFSET}
+
+
+def seed_offset(row: dict) -> int:
+    """0 for a module variant; k for a seed control (its family baseline, trained at seed + k)."""
+    return int(row.get(SEED_OFFSET, 0)) if isinstance(row, dict) else 0
 
 
 def _with_paper_models(cfg: dict[str, Any], root: Path) -> set[str]:
@@ -132,9 +161,11 @@ def _with_paper_models(cfg: dict[str, Any], root: Path) -> set[str]:
         if family not in families:
             raise ConfigError(f"{root / 'configs' / 'train.yaml'}: families: no entry for paper family {family!r} "
                               f"({path} variants)")
-        for variant in rows:
+        for variant, row in rows.items():
             name = f"{family}-{variant}"
             models[name] = deep_merge(families[family] or {}, models.get(name) or {})
+            if seed_offset(row):  # read by run_config: the run's seed is params.yaml seed + this
+                models[name][SEED_OFFSET] = seed_offset(row)
             names.add(name)
     return names
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import yaml
 
-from rsicbench.config import settings, variants_by_family
+from rsicbench.config import ConfigError, seed_offset, settings, variant_switches, variants_by_family
 from rsicbench.reproduce.papers.ablation import ablation_table
 from rsicbench.reproduce.training.lambdas import to_compressai
 from rsicbench.reproduce.models.registry import create_model, list_models
@@ -35,13 +35,13 @@ def _signature(net) -> list[tuple[str, str, tuple]]:
 def test_variant_name_builds_exactly_the_configured_module_set(fam, var, kw):
     name = f"{fam}-{var}"
     assert name in list_models()
-    assert variant_kwargs(name) == (fam, kw)
+    assert variant_kwargs(name) == (fam, variant_switches(kw))  # a seed control's seed_offset is no switch
     import torch
 
     torch.manual_seed(0)
     a = create_model(name, **{"M": 48, **SMALL[fam]})  # a profile-wide M must be harmless
     torch.manual_seed(0)
-    b = create_model(fam, **SMALL[fam], **kw)
+    b = create_model(fam, **SMALL[fam], **variant_switches(kw))
     assert _signature(a) == _signature(b)
 
 
@@ -86,11 +86,35 @@ def test_every_variant_of_a_family_gets_its_baselines_budget(profile):
     cfg = settings("train", profile)
     budget = lambda m, t: {k: v for k, v in asdict(run_config(m, t, cfg)).items()  # noqa: E731
                            if k not in ("model", "init_digest")}
-    for fam, var, _ in _all():
+    for fam, var, kw in _all():
         name, base = f"{fam}-{var}", f"{fam}-baseline"
         assert rate_tags(name, "profile", cfg) == rate_tags(base, "profile", cfg)
         for t in rate_tags(base, "profile", cfg):
-            assert budget(name, t) == budget(base, t), (profile, name, t)
+            mine, theirs = budget(name, t), budget(base, t)
+            # a seed control: the same budget at params.yaml seed + its offset
+            assert mine.pop("seed") == theirs.pop("seed") + seed_offset(kw), (profile, name, t)
+            assert mine == theirs, (profile, name, t)
+
+
+def test_every_family_has_a_seed_control_with_its_baselines_switches():
+    for fam, rows in _table().items():
+        controls = [v for v, kw in rows.items() if seed_offset(kw)]
+        assert controls, fam
+        for v in controls:
+            assert variant_switches(rows[v]) == rows["baseline"], (fam, v)
+
+
+@pytest.mark.parametrize("row,match", [
+    ({"attention": "dam", "seed_offset": 1}, "must equal its family's baseline"),
+    ({"attention": "none", "seed_offset": 0}, "integer >= 1"),
+    ({"attention": "none", "seed_offset": True}, "integer >= 1"),
+    ({"attention": "none", "seed_offset": "1"}, "integer >= 1"),
+])
+def test_a_bad_seed_control_row_is_refused_naming_it(row, match):
+    with pytest.raises(ConfigError, match=f"ltchm-baseline_seed1.*{match}|{match}"):
+        variants_by_family({"ltchm-baseline": {"attention": "none"}, "ltchm-baseline_seed1": row})
+    with pytest.raises(ConfigError, match="ltchm-x"):
+        variants_by_family({"ltchm-x": {"seed_offset": 1}})  # no baseline to be a control of
 
 
 def test_default_dmenet_is_trained_at_the_measured_recipe():

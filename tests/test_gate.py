@@ -78,6 +78,9 @@ def test_missing_and_new_keys(files, capsys):
 
 def test_nan_and_flatten():
     assert flatten({"a": [{"qtag": "x", "v": 1}, 2], "s": "text", "b": True}) == {"a[x].v": 1.0, "a[1]": 2.0}
+    # ablation rows by name: a row added in front renames no other row
+    assert flatten({"rows": [{"variant": "m-new", "v": 3}, {"variant": "m-a", "v": 1}]}) == {
+        "rows[m-new].v": 3.0, "rows[m-a].v": 1.0}
     rows, ok = compare({"k": float("nan")}, {"k": float("nan")}, [])
     assert ok and not rows
     rows, ok = compare({"k": 1.0}, {"k": float("nan")}, [])

@@ -118,3 +118,49 @@ def test_ablation_rows_carry_the_ci(tmp_path):
     assert rows["ltchm-baseline"]["bd_rate_psnr_ci"] is None
     assert rows["ltchm-dam"]["bd_rate_psnr_ci"]["ci_high"] < 0 and rows["ltchm-dam"]["difference"] == "test needs fewer bits"
     assert rows["ltchm-hpham"]["difference"] == NO_DIFFERENCE
+
+
+def test_seed_controls_set_each_familys_gap_and_demote_differences_inside_it(tmp_path):
+    """A variant whose interval excludes 0 but reaches within ±(the reseeded baseline's |BD-rate|)
+    reads "within seed noise"; one beyond it keeps its direction; one including 0 stays
+    "no difference measured"; a family without a control says why it has no gap."""
+    from rsicbench.reproduce.papers.ablation import SEED_CONTROL, WITHIN_SEED_NOISE, ablation_table, seed_verdict
+
+    root = Path(__file__).resolve().parents[1]
+    bpp, psnr = _base(12)
+    rng = np.random.default_rng(3)
+    wobble = lambda: rng.normal(1.0, 0.01, bpp.shape)  # noqa: E731  per-image, per-point noise: a CI with width
+    rd = tmp_path / "rd"
+    _write_codec(rd, "dmenet-baseline", bpp, psnr)
+    _write_codec(rd, "dmenet-baseline_seed1", bpp * 1.08 * wobble(), psnr)  # the same model, another seed: +8 %
+    _write_codec(rd, "dmenet-lsm", bpp * 1.04 * wobble(), psnr)            # +4 %: inside the gap
+    _write_codec(rd, "dmenet-sdpm", bpp * 0.75 * wobble(), psnr)           # -25 %: beyond it
+    _write_codec(rd, "dmenet-mdei", bpp * wobble(), psnr)                  # ~0
+    sw = {"sdpm": False, "lsm": False, "mdei": False}
+    variants = {"dmenet-baseline": sw, "dmenet-baseline_seed1": {**sw, "seed_offset": 1},
+                "dmenet-lsm": {**sw, "lsm": True}, "dmenet-sdpm": {**sw, "sdpm": True}, "dmenet-mdei": {**sw, "mdei": True}}
+    t = ablation_table("dmenet", variants, rd / DS, root / "claims" / "dmenet.yaml", "default", with_params=False,
+                       boot={"n": 200, "seed": 0})
+    rows = {r["variant"]: r for r in t["rows"]}
+    assert [r["variant"] for r in t["rows"]][:2] == ["dmenet-baseline", "dmenet-baseline_seed1"]
+    ctl = rows["dmenet-baseline_seed1"]
+    assert ctl["role"] == SEED_CONTROL and ctl["difference"] == SEED_CONTROL
+    assert ctl["bd_rate_psnr"]["value"] == pytest.approx(8.0, abs=1.0)
+    gap = t["seed_gap"]["dmenet"]
+    assert gap["value"] == pytest.approx(abs(ctl["bd_rate_psnr"]["value"])) and gap["largest"] == "dmenet-baseline_seed1"
+    lsm, sdpm = rows["dmenet-lsm"], rows["dmenet-sdpm"]
+    assert lsm["bd_rate_psnr_ci"]["difference"] == "test needs more bits"  # the images alone would say "an effect"
+    assert lsm["difference"] == WITHIN_SEED_NOISE and lsm["seed_gap"] == gap["value"]
+    assert sdpm["difference"] == "test needs fewer bits"
+    assert rows["dmenet-mdei"]["difference"] == NO_DIFFERENCE
+    # the rule at its edges: the bound nearest 0 against the gap, both signs
+    ci = lambda lo, hi: {"ci_low": lo, "ci_high": hi, "difference": difference(lo, hi)}  # noqa: E731
+    assert seed_verdict(ci(-9.0, -5.0), 5.0) == WITHIN_SEED_NOISE and seed_verdict(ci(-9.0, -5.1), 5.0) != WITHIN_SEED_NOISE
+    assert seed_verdict(ci(5.0, 9.0), 5.0) == WITHIN_SEED_NOISE and seed_verdict(ci(5.1, 9.0), 5.0) == "test needs more bits"
+    assert seed_verdict(ci(1.0, 2.0), None) == "test needs more bits"  # no gap: the images' verdict
+    # no control in a family: no gap, and the reason
+    del variants["dmenet-baseline_seed1"]
+    t2 = ablation_table("dmenet", variants, rd / DS, root / "claims" / "dmenet.yaml", "default", with_params=False,
+                        boot={"n": 50, "seed": 0})
+    assert t2["seed_gap"]["dmenet"]["value"] is None and "no seed-control row" in t2["seed_gap"]["dmenet"]["reason"]
+    assert {r["variant"]: r for r in t2["rows"]}["dmenet-lsm"]["difference"] == "test needs more bits"

@@ -94,11 +94,14 @@ def test_ablation_has_a_row_per_paper_variant(built):
     sec = _section(page, "ablation")
     rows = _rows(sec)
     names = set(facts["variants"])
-    assert len(names) == 28 and names <= set(rows)
+    assert len(names) == 32 and names <= set(rows)  # 28 module variants + a seed control per family
     table = {r["variant"]: r for r in facts["ablation"]["rows"]}
     dam = table["ltchm-dam"]["bd_rate_psnr"]["value"]
     assert f"{dam:.2f}" in rows["ltchm-dam"] and "-4.233" in rows["ltchm-dam"]  # ours beside the paper's
     assert "baseline (anchor)" in rows["ltchm-baseline"]
+    gap = facts["ablation"]["seed_gap"]["ltchm"]["value"]
+    assert "seed control" in rows["ltchm-baseline_seed1"] and f"seed gap ±{gap:.2f} %" in sec
+    assert "mgss: no seed gap" not in sec  # mgss has no ablation file in the fixture: its table says "not run"
     assert "BD refused" in rows["ltchm-full"] and "1 rate points" in rows["ltchm-full"]
     assert "not evaluated" in rows["ltchm-att_sam"]
     for name in names:
@@ -192,7 +195,9 @@ def test_missing_inputs_say_not_produced(tmp_path):
         assert "<svg" not in sec and "data:image" not in sec, sid  # no plot
         if sid == "ablation":  # every configured variant still has its row, saying it has not run
             rows = _rows(sec)
-            assert len(rows) == 28 and all("not run" in r and not re.search(r"<td>-?\d", r) for r in rows.values())
+            n_variants = len(settings("papers", "default")["variants"])  # 28 module variants + 4 seed controls
+            assert len(rows) == n_variants == 32
+            assert all("not run" in r and not re.search(r"<td>-?\d", r) for r in rows.values())
         else:
             assert "<td>" not in sec, sid  # no table of numbers
     assert (tmp_path / "report" / "rd_points.csv").read_text().strip().count("\n") == 0  # header only
@@ -411,3 +416,31 @@ def test_report_in_headless_chromium(built, tmp_path):
     assert img.std() > 20  # text, banner and plots drawn, not a blank page
     if os.environ.get("RSICBENCH_REPORT_SCREENSHOT"):  # keep a copy to look at
         shutil.copy(shot, os.environ["RSICBENCH_REPORT_SCREENSHOT"])
+
+
+def test_a_difference_within_the_seed_gap_reads_so_in_the_ablation_and_the_claims(tree, tmp_path):
+    """The renderer's side of the seed rule (the producer's: tests/test_paired_bd.py): an ablation
+    row the producer marked "within seed noise" says so with the gap, and so does the verdict of
+    the paper's claim on that variant's BD-rate. The ablation file is the fixture's own, with
+    ltchm-dam's interval and verdict replaced as reproduce/papers/ablation.py writes them."""
+    import shutil
+
+    from rsicbench.reproduce.papers.ablation import WITHIN_SEED_NOISE
+
+    root = tmp_path / "tree"
+    shutil.copytree(tree[0], root)
+    path = root / "results" / "ablation" / "ltchm.json"
+    table = json.loads(path.read_text())
+    dam = next(r for r in table["rows"] if r["variant"] == "ltchm-dam")
+    dam["bd_rate_psnr_ci"] = {"computable": True, "ci": 0.95, "ci_low": -9.5, "ci_high": -3.25, "n_images": 42,
+                              "n_boot": 1000, "n_failed": 0, "difference": "test needs fewer bits"}
+    dam["difference"], dam["seed_gap"] = WITHIN_SEED_NOISE, 4.75
+    path.write_text(json.dumps(table))
+    out = tmp_path / "index.html"
+    _build(root, out)
+    page = out.read_text(encoding="utf-8")
+    row = _rows(_section(page, "ablation"))["ltchm-dam"]
+    assert "within seed noise" in row and "±4.75 %, the seed gap" in row
+    claims = _section(page, "claims")
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"<tr><td><code>([^<]+)</code>.*?</tr>", claims, re.S)}
+    assert "ours: within seed noise (CI [-9.50, -3.25] % reaches within ±4.75 %" in rows["table4_bdrate_dota_dam"]

@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{'n/a' if v is None else f'{v:+.2f}%'}  BD-PSNR "
               f"{'n/a' if r['bd_psnr']['value'] is None else format(r['bd_psnr']['value'], '+.3f')}"
               f"  params {r['params']}  {r.get('difference') or ''}")
+    for family, gap in table["seed_gap"].items():
+        print(f"seed gap {family}: " + (f"±{gap['value']:.2f} % ({gap['largest']})" if gap["value"] is not None
+                                          else f"none ({gap['reason']})"))
     print(f"wrote {out}")
     return 0
 

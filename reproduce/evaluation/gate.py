@@ -32,14 +32,17 @@ DEFAULT_TOL = {"abs": 1e-9, "rel": 1e-6}
 
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, float]:
-    """Numeric leaves of a JSON value by dotted path (bools and strings are not metrics)."""
+    """Numeric leaves of a JSON value by dotted path (bools and strings are not metrics). A list
+    element is named by its `qtag` (RD points) or `variant` (ablation rows) when it has one, so
+    adding a row does not rename every row after it; else by its index."""
     out: dict[str, float] = {}
     if isinstance(obj, dict):
         for k in sorted(obj):
             out.update(flatten(obj[k], f"{prefix}.{k}" if prefix else str(k)))
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            tag = v.get("qtag") if isinstance(v, dict) and isinstance(v.get("qtag"), str) else str(i)
+            name = next((v[k] for k in ("qtag", "variant") if isinstance(v, dict) and isinstance(v.get(k), str)), None)
+            tag = name if name is not None else str(i)
             out.update(flatten(v, f"{prefix}[{tag}]"))
     elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
         out[prefix] = float(obj)

@@ -30,8 +30,9 @@ FAMILIES = {"ltchm": "ltchm", "mgss": "mgss", "mgss_factorized": "mgss_factorize
 
 @lru_cache(maxsize=1)
 def variant_table() -> dict[str, dict[str, dict]]:
-    """configs/papers.yaml `common.variants` (profile-independent) as family -> variant -> switches."""
-    from rsicbench.config import load_params, variants_by_family
+    """configs/papers.yaml `common.variants` (profile-independent) as family -> variant -> switches
+    (a seed control's `seed_offset` is a training setting, not a switch: left out here)."""
+    from rsicbench.config import load_params, variant_switches, variants_by_family
     from rsicbench.paths import project_root
 
     path = project_root() / "configs" / "papers.yaml"
@@ -44,7 +45,7 @@ def variant_table() -> dict[str, dict[str, dict]]:
             raise ValueError(f"{path}: unknown variant family {fam!r}; known: {', '.join(FAMILIES)}")
         if not isinstance(rows, dict) or not all(isinstance(v, dict) for v in rows.values()):
             raise ValueError(f"{path}: variants: each {fam}-<variant> row must be a keyword mapping")
-    return table
+    return {fam: {var: variant_switches(kw) for var, kw in rows.items()} for fam, rows in table.items()}
 
 
 def variant_name(family: str, variant: str) -> str:

@@ -115,8 +115,8 @@ def run_config(model: str, rate: str, cfg: dict, overrides: dict | None = None):
                              f"({len(lambdas)})")
         arch = deep_merge(arch, per_rate[i] or {})
     train_cfg, tune_steps = _finetune(model, rate, train_cfg, len(lambdas))
-    merged = {**train_cfg, "model": model, "lam": lam, "arch": arch,
-              "seed": cfg.get("seed", 0), "threads": cfg.get("threads", 2)}
+    merged = {**train_cfg, "model": model, "lam": lam, "arch": arch,  # seed_offset: a seed control's
+              "seed": cfg.get("seed", 0) + int(spec.get("seed_offset", 0)), "threads": cfg.get("threads", 2)}
     # --set overrides win over everything above, the profile's arch, seed and threads included
     over = dict(overrides or {})
     if "arch" in over:
