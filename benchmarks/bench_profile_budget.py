@@ -11,6 +11,14 @@ from `run_config`, the same resolution the train stages use. Projected training 
 Σ steps x wall per step. Not counted: validation (16 crops every few hundred steps), process
 start, evaluation. A training run's own log.csv `seconds` column is the check against reality.
 
+This shared 2-core host changes speed by up to ~2x over a day (docs/learned.md "A cold default
+run"), so a projection is only as good as the moment it was timed. The same process therefore
+times a reference step first and last: CompressAI's bmshj2018-hyperprior at its own width
+(N=128, M=192) at the profile's batch and crop, through the same train_step. Each model's
+`ratio_to_reference` (wall / the mean of both reference timings) is what carries over to
+another moment or machine; `reference.drift` (last / first) says how much the host moved during
+the run. To project for another moment: ratio x a reference step timed then x steps.
+
     python benchmarks/bench_profile_budget.py --profile default         # -> results/bench/budget-default.json
     python benchmarks/bench_profile_budget.py --profile default --models mbt2018-mean dmenet-full
 """
@@ -53,6 +61,20 @@ def measure(tc, images, warmup: int, steps: int) -> dict:
             "params": sum(p.numel() for p in model.parameters())}
 
 
+REFERENCE = ("bmshj2018-hyperprior", {"N": 128, "M": 192})  # CompressAI's own width for this model
+
+
+def reference_step(cfg: dict, images, warmup: int, steps: int) -> dict:
+    """The reference step (module docstring) at the profile's batch, crop and recipe."""
+    from dataclasses import replace
+
+    from rsicbench.reproduce.training.run_config import run_config
+
+    model, arch = REFERENCE
+    tc = replace(run_config(model, "r0", cfg, {"arch": arch}), init_from="")
+    return {"model": model, "arch": tc.arch, "batch": tc.batch, "patch": tc.patch, **measure(tc, images, warmup, steps)}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="default")
@@ -75,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     images = [read_rgb(str(p)) for p in paths]
     rows, total_s, total_steps = [], 0.0, 0
     load0 = os.getloadavg()
+    ref_first = reference_step(cfg, images, a.warmup, a.steps)
+    print(f"reference {ref_first['model']} {json.dumps(ref_first['arch'])}: {ref_first['wall_s']:.3f} s/step wall "
+          f"(first)", flush=True)
     for model in a.models or sorted(cfg["models"]):
         tc, points = plan(cfg, model)
         m = measure(tc, images, a.warmup, a.steps)
@@ -85,10 +110,20 @@ def main(argv: list[str] | None = None) -> int:
         total_s += row["projected_train_s"]
         total_steps += steps
         print(f"{model:28s} {json.dumps(tc.arch):32s} {m['wall_s']:.3f} s/step wall {m['cpu_s']:.3f} cpu "
+              f"({m['wall_s'] / ref_first['wall_s']:.2f} reference steps) "
               f"x {steps:6d} steps = {row['projected_train_s'] / 3600:.2f} h", flush=True)
+    ref_last = reference_step(cfg, images, a.warmup, a.steps)
+    ref_s = (ref_first["wall_s"] + ref_last["wall_s"]) / 2
+    for row in rows:
+        row["ratio_to_reference"] = row["wall_s"] / ref_s
+    reference = {k: ref_first[k] for k in ("model", "arch", "batch", "patch")}
+    reference.update(first_wall_s=ref_first["wall_s"], last_wall_s=ref_last["wall_s"], mean_wall_s=ref_s,
+                     drift=ref_last["wall_s"] / ref_first["wall_s"])
+    print(f"reference last: {ref_last['wall_s']:.3f} s/step wall (drift x{reference['drift']:.2f} over the run)")
     out = {"profile": a.profile, "threads": a.threads, "images": source, "timed_steps": a.steps,
-           "loadavg_start": load0, "loadavg_end": os.getloadavg(), "models": rows,
-           "planned_steps": total_steps, "projected_train_h": total_s / 3600}
+           "loadavg_start": load0, "loadavg_end": os.getloadavg(), "reference": reference, "models": rows,
+           "planned_steps": total_steps, "projected_train_h": total_s / 3600,
+           "projected_train_reference_steps": total_s / ref_s}
     path = Path(a.out or f"results/bench/budget-{a.profile}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     from rsicbench.fsutil import atomic_path
