@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         total_s += row["projected_train_s"]
         total_steps += steps
         print(f"{model:28s} {json.dumps(tc.arch):32s} {m['wall_s']:.3f} s/step wall {m['cpu_s']:.3f} cpu "
-              f"({m['wall_s'] / ref_first['wall_s']:.2f} reference steps) "
+              f"({m['wall_s'] / ref_first['wall_s']:.2f}x the first reference step) "
               f"x {steps:6d} steps = {row['projected_train_s'] / 3600:.2f} h", flush=True)
     ref_last = reference_step(cfg, images, a.warmup, a.steps)
     ref_s = (ref_first["wall_s"] + ref_last["wall_s"]) / 2

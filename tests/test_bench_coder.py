@@ -3,22 +3,9 @@ reports both, their ratio and our coder's share; a GMM model has no compressai r
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import torch
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_coder.py"
-
-
-def _bench():
-    sys.path.insert(0, str(BENCH.parent))
-    spec = importlib.util.spec_from_file_location("bench_coder", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from bench_loader import load_bench
 
 
 def test_bench_coder_rows(tmp_path):
@@ -30,7 +17,7 @@ def test_bench_coder_rows(tmp_path):
         torch.manual_seed(0)
         path = tmp_path / f"{name}.pt"
         torch.save(create_model(name, **arch).state_dict(), path)
-        rows[name] = _bench().bench(name, str(path), [img])
+        rows[name] = load_bench("bench_coder").bench(name, str(path), [img])
     hp, gmm = rows["bmshj2018-hyperprior"], rows["cheng2020-gmm"]
     assert hp["compressai_encode_s"] > 0 and hp["compressai_decode_s"] > 0
     assert hp["encode_ratio"] > 0 and hp["decode_ratio"] > 0

@@ -4,28 +4,15 @@ times its error on [0,1] pixels, while the sigmoid profiles are not."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_mdse_scale.py"
-
-
-def _bench():
-    sys.path.insert(0, str(BENCH.parent))
-    spec = importlib.util.spec_from_file_location("bench_mdse_scale", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from bench_loader import load_bench
 
 
 def test_mdse_terms_on_a_jpeg_pair():
     from rsicbench.reproduce.models.dmenet.blocks import MDEI
 
-    bench = _bench()
+    bench = load_bench("bench_mdse_scale")
     rng = np.random.default_rng(0)
     rgb = np.clip(rng.normal(128, 40, (64, 64, 3)), 0, 255).astype(np.uint8)
     rec, bpp = bench.jpeg_roundtrip(rgb, 30)

@@ -3,27 +3,14 @@ own width) is built as documented, and each model's cost is carried as a ratio t
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
-
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_profile_budget.py"
-
-
-def _bench():
-    sys.path.insert(0, str(BENCH.parent))
-    spec = importlib.util.spec_from_file_location("bench_profile_budget", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from bench_loader import load_bench
 
 
 def test_reference_step_is_compressais_width_at_the_profiles_batch_and_crop():
     from rsicbench.config import settings
 
-    bench = _bench()
+    bench = load_bench("bench_profile_budget")
     cfg = settings("train", "ci")
     images = [np.random.default_rng(i).integers(0, 256, (96, 96, 3), dtype=np.uint8) for i in range(3)]
     ref = bench.reference_step(cfg, images, warmup=0, steps=1)

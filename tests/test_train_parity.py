@@ -8,25 +8,16 @@ catches a changed λ, a missing clip and a changed aux lr on our side.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from rsicbench.reproduce.training.train import TrainConfig
+from bench_loader import load_bench
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train_parity.py"
 STEPS = 10
 RTOL = 1e-6  # float tolerance; today the two loops agree bit for bit
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_train_parity", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _images(n: int = 4, size: int = 96) -> list[np.ndarray]:
@@ -54,7 +45,7 @@ def _max_rel(res) -> float:
 @pytest.fixture(scope="module")
 def bench():
     torch.set_num_threads(1)
-    return _bench()
+    return load_bench("bench_train_parity")
 
 
 @pytest.mark.parametrize("model", ["bmshj2018-hyperprior", "mbt2018-mean"])
