@@ -25,11 +25,11 @@ from rsicbench.reports.context import ANCHOR, CLAIM_COMPLEXITY, COMPLEXITY_FIELD
 from rsicbench.reports.htmlutil import Section, esc, fmt, missing, note, profile_tag, table
 from rsicbench.reports.htmlutil import table as table_html
 from rsicbench.reports.loaders import Claim
+# the ablation file's own words, from its producer (reports sit above reproduce/papers: tests/test_layers.py)
+from rsicbench.reproduce.evaluation.paired_bd import NO_DIFFERENCE
+from rsicbench.reproduce.papers.ablation import SEED_CONTROL, WITHIN_SEED_NOISE
 
 REPRODUCED, NOT_REPRODUCED, NOT_COMPARABLE = "reproduced", "not reproduced", "not comparable at this profile"
-NO_DIFFERENCE = "no difference measured"  # = reproduce.evaluation.paired_bd.NO_DIFFERENCE, as the ablation file writes it
-WITHIN_SEED_NOISE = "within seed noise"  # = reproduce.papers.ablation.WITHIN_SEED_NOISE
-SEED_CONTROL = "seed control"  # = reproduce.papers.ablation.SEED_CONTROL
 
 
 def tolerance_for(cfg: dict, quantity: str) -> tuple[float, bool]:

@@ -41,6 +41,7 @@ PAPERS = {"ltchm": ("ltchm", ["ltchm"]), "mgss": ("mgssnet", ["mgss", "mgss_fact
 BASELINE = "baseline"
 SEED_CONTROL = "seed control"
 WITHIN_SEED_NOISE = "within seed noise"
+_ROLE_ORDER = {"baseline": 0, SEED_CONTROL: 1, "module variant": 2}  # table order within a family
 
 
 def read_points(rd_root: Path, model: str) -> tuple[list[dict], list[str]]:
@@ -155,9 +156,8 @@ def ablation_table(paper: str, variants: dict[str, dict], rd_root: Path, claims_
             raise ValueError(f"configs/papers.yaml: variants needs a `{family}-{BASELINE}` row")
         anchor_name = f"{family}-{BASELINE}"
         anchor, anchor_problems = read_points(rd_root, anchor_name)
-        order = {"baseline": 0, SEED_CONTROL: 1, "module variant": 2}
         family_rows = []
-        for var in sorted(table, key=lambda v: (order[_role(v, table[v])], v)):
+        for var in sorted(table, key=lambda v: (_ROLE_ORDER[_role(v, table[v])], v)):
             name = f"{family}-{var}"
             pts, problems = read_points(rd_root, name)
             if var == BASELINE:
